@@ -1,0 +1,132 @@
+"""The vanilla (Elman) RNN, forward and backward by hand.
+
+Chapter: "Sequences and the vanilla RNN" (book/01_vanilla_rnn.md); the backward pass is
+derived in "Backpropagation through time". Assignment: solutions/rnn_numpy.
+
+The recurrence, batch-first (row vectors, so weights multiply on the right):
+
+    a_t = x_t Wx + h_{t-1} Wh + b
+    h_t = tanh(a_t)              (or sigmoid(a_t), the lecture's variant)
+
+x_t: (N, D), h_t: (N, H), Wx: (D, H), Wh: (H, H), b: (H,). The lecture writes the same
+thing with column vectors: h_t = tanh(W_hh h_{t-1} + W_xh x_t + b), so W_xh = Wx.T.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqlib.shapes import Dims
+
+ACTIVATIONS = ("tanh", "sigmoid")
+
+
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation is {activation!r}, expected one of {ACTIVATIONS}")
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """Logistic function, stable for large |a| (never exponentiates a positive number)."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _activate(a: np.ndarray, activation: str) -> np.ndarray:
+    return np.tanh(a) if activation == "tanh" else sigmoid(a)
+
+
+def _activation_grad(h: np.ndarray, activation: str) -> np.ndarray:
+    """Derivative of the activation written with its output h: it is all the cache keeps."""
+    return 1.0 - h * h if activation == "tanh" else h * (1.0 - h)
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b, activation="tanh"):
+    """One step of a vanilla RNN: next_h = tanh(x @ Wx + prev_h @ Wh + b).
+
+    x: (N, D)  prev_h: (N, H)  Wx: (D, H)  Wh: (H, H)  b: (H,)
+    activation: "tanh" (default) or "sigmoid".
+    Returns next_h (N, H) and the cache for rnn_step_backward.
+    """
+    _check_activation(activation)
+    dims = Dims()
+    dims.check("x", x, "N,D")
+    dims.check("Wx", Wx, "D,H")
+    dims.check("prev_h", prev_h, "N,H")
+    dims.check("Wh", Wh, "H,H")
+    dims.check("b", b, "H")
+    next_h = _activate(x @ Wx + prev_h @ Wh + b, activation)
+    return next_h, (x, prev_h, Wx, Wh, next_h, activation)
+
+
+def rnn_step_backward(dnext_h, cache):
+    """Backward pass of rnn_step_forward.
+
+    dnext_h: (N, H), the loss gradient with respect to next_h.
+    Returns dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,).
+    """
+    x, prev_h, Wx, Wh, next_h, activation = cache
+    _same_shape("dnext_h", dnext_h, next_h, "(N, H)")
+    da = dnext_h * _activation_grad(next_h, activation)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
+    """A vanilla RNN over a whole sequence; h0 is the state before the first step.
+
+    x: (N, T, D)  h0: (N, H)  Wx: (D, H)  Wh: (H, H)  b: (H,)
+    Returns h (N, T, H), the hidden state after every step, and the cache for rnn_backward.
+
+    The input projection x_t Wx does not depend on the recurrence, so it is computed for
+    all T steps in one matrix product; only h_{t-1} Wh stays inside the loop over time.
+    """
+    _check_activation(activation)
+    dims = Dims()
+    dims.check("x", x, "N,T,D")
+    dims.check("Wx", Wx, "D,H")
+    dims.check("h0", h0, "N,H")
+    dims.check("Wh", Wh, "H,H")
+    dims.check("b", b, "H")
+    N, T, _ = x.shape
+    xw = x @ Wx + b  # (N, T, H)
+    h = np.empty((N, T, Wh.shape[0]), dtype=np.result_type(x, h0, Wx, Wh, b))
+    prev_h = h0
+    for t in range(T):
+        prev_h = h[:, t] = _activate(xw[:, t] + prev_h @ Wh, activation)
+    return h, (x, h0, Wx, Wh, h, activation)
+
+
+def rnn_backward(dh, cache):
+    """Backpropagation through time for rnn_forward.
+
+    dh: (N, T, H), the loss gradient with respect to every hidden state h_t (from the
+        layer above only; the gradient flowing back through time is added here).
+    Returns dx (N, T, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,).
+
+    Walking backwards, the gradient reaching h_t is dh[:, t] plus what h_{t+1} sends
+    back through Wh. The weight gradients are sums over time, so they are formed once at
+    the end from all the per-step pre-activation gradients.
+    """
+    x, h0, Wx, Wh, h, activation = cache
+    _same_shape("dh", dh, h, "(N, T, H)")
+    N, T, H = h.shape
+    da = np.empty_like(h)
+    dprev_h = np.zeros_like(h0)
+    for t in reversed(range(T)):
+        da[:, t] = (dh[:, t] + dprev_h) * _activation_grad(h[:, t], activation)
+        dprev_h = da[:, t] @ Wh.T
+    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # h_{t-1} for every t
+    da2 = da.reshape(N * T, H)
+    dx = (da2 @ Wx.T).reshape(x.shape)
+    dWx = x.reshape(N * T, -1).T @ da2
+    dWh = h_prev.reshape(N * T, H).T @ da2
+    return dx, dprev_h, dWx, dWh, da2.sum(axis=0)
+
+
+def _same_shape(name, grad, like, letters):
+    """Upstream gradients must match the forward output exactly; nothing is broadcast."""
+    shape = getattr(grad, "shape", None)
+    if shape is None:
+        raise TypeError(f"{name} must be an array, got {type(grad).__name__}")
+    if tuple(shape) != like.shape:
+        raise ValueError(f"{name} has shape {tuple(shape)}, expected {letters} = {like.shape}")
