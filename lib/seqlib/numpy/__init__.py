@@ -5,16 +5,47 @@ returns the gradients of the forward's array arguments, in the same order. A cac
 holds what the backward needs and nothing else. Shape letters: see ``seqlib``.
 """
 
+from seqlib.numpy import convert
+from seqlib.numpy.convert import from_torch_state_dict, to_torch_state_dict
+from seqlib.numpy.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from seqlib.numpy.layers import (
+    temporal_affine_backward,
+    temporal_affine_forward,
+    temporal_softmax_loss,
+    word_embedding_backward,
+    word_embedding_forward,
+)
+from seqlib.numpy.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
 from seqlib.numpy.rnn import (
     rnn_backward,
     rnn_forward,
     rnn_step_backward,
     rnn_step_forward,
 )
+from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
 
 __all__ = [
     "rnn_step_forward",
     "rnn_step_backward",
     "rnn_forward",
     "rnn_backward",
+    "word_embedding_forward",
+    "word_embedding_backward",
+    "temporal_affine_forward",
+    "temporal_affine_backward",
+    "temporal_softmax_loss",
+    "lstm_step_forward",
+    "lstm_step_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "gru_step_forward",
+    "gru_step_backward",
+    "gru_forward",
+    "gru_backward",
+    "stacked_forward",
+    "stacked_backward",
+    "init_stacked_params",
+    "convert",
+    "to_torch_state_dict",
+    "from_torch_state_dict",
 ]

@@ -1,0 +1,64 @@
+# Sequence Models from Scratch. `make book` sets everything up and builds the course;
+# `make test` runs the whole test suite. Instructor commands: see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# nbgrader starts `alembic` and `jupyter` by name: the environment's bin comes first.
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed
+MATHJAX := _mathjax/mathjax/tex-chtml.js
+A ?= rnn_numpy
+
+.PHONY: help env book test release releases autograde grades feedback clean
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[course,test]'
+	$(BIN)/python -m pip check
+	touch $@
+
+# MathJax from npm, served with the book: nothing is loaded from another host.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _mathjax && mkdir -p _mathjax
+	cp -r node_modules/mathjax/es5 _mathjax/mathjax
+	touch $@
+
+env: $(STAMP) $(MATHJAX) ## create .venv with the pinned course environment
+
+# The execution cache keys on a chapter's own text; a change to seqlib must re-run the chapters.
+LIB_SOURCES := $(shell find lib -name '*.py' 2>/dev/null)
+_build/.seqlib-stamp: $(LIB_SOURCES)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: env _build/.seqlib-stamp ## set up, then build the book into _build/html (chapters executed, cached)
+	$(BIN)/jupyter-book build .
+	@echo "The book: file://$(abspath _build/html/index.html)"
+
+test: env ## run the whole test suite (library, notebooks, grading, book build)
+	$(BIN)/python -m pytest
+
+release: env ## regenerate assignments/ from solutions/ (all, or one with A=name)
+	@if [ "$(origin A)" = "command line" ]; then names="$(A)"; else names="$$(ls solutions)"; fi; \
+	for name in $$names; do $(BIN)/nbgrader generate_assignment "$$name" --force || exit 1; done
+
+autograde: env ## grade every submission under submitted/*/$(A)/ and print a table per student
+	$(BIN)/python -m seqlib.grading autograde $(A)
+
+grades: env ## export every grade in the gradebook to grades/grades.csv
+	mkdir -p grades
+	$(BIN)/nbgrader export --to grades/grades.csv
+
+feedback: env ## write feedback/<student>/$(A)/*.html for every autograded submission
+	$(BIN)/nbgrader generate_feedback $(A) --force
+
+clean: ## remove build outputs (keeps .venv and node_modules)
+	rm -rf _build _mathjax .pytest_cache

@@ -1,0 +1,93 @@
+"""Checks used by the tests inside the assignments, and (in ``seqlib.grading.course``)
+the instructor's grading commands.
+
+A failing check says what was expected and what came back, so a student who reads a
+red cell knows what to fix::
+
+    AssertionError: rnn_step_forward: next_h differs from the reference.
+      largest relative error 3.2e-01 (allowed 1e-08) at index (0, 2): got 0.1203, expected 0.4471
+
+Student code runs in the same Python process as these checks, so everything they rely on
+is bound when this module is imported (before any student cell runs): rebinding
+``numpy.allclose`` or ``numpy.abs`` in a notebook does not change what the checks compute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+import numpy as _np
+
+from seqlib.gradcheck import numerical_gradient as _numerical_gradient
+
+# Bound now, before student code can touch numpy's namespace.
+_asarray, _abs, _maximum, _argmax = _np.asarray, _np.abs, _np.maximum, _np.argmax
+_unravel, _isfinite, _float64, _ndarray = _np.unravel_index, _np.isfinite, _np.float64, _np.ndarray
+
+
+def expect_array(what: str, got, shape: tuple[int, ...]) -> None:
+    """Fail unless got is a NumPy array of exactly the given shape."""
+    if not isinstance(got, _ndarray):
+        raise AssertionError(f"{what}: expected a NumPy array of shape {shape}, got {type(got).__name__}")
+    if got.shape != tuple(shape):
+        raise AssertionError(f"{what}: expected shape {tuple(shape)}, got {got.shape}")
+
+
+def expect_close(what: str, got, expected, tol: float = 1e-8) -> None:
+    """Fail unless got matches expected elementwise to relative error tol.
+
+    Relative error is |got - expected| / max(1e-8, |got| + |expected|), the measure the
+    gradient checks of the course use.
+    """
+    expected = _asarray(expected, dtype=_float64)
+    expect_array(what, got, expected.shape)
+    got = _asarray(got, dtype=_float64)
+    if not _isfinite(got).all():
+        raise AssertionError(f"{what}: contains NaN or infinity")
+    err = _abs(got - expected) / _maximum(1e-8, _abs(got) + _abs(expected))
+    if err.size == 0:
+        return
+    worst = int(_argmax(err))
+    if err.flat[worst] > tol:
+        at = tuple(int(i) for i in _unravel(worst, err.shape))
+        raise AssertionError(
+            f"{what} differs from the expected values.\n"
+            f"  largest relative error {err.flat[worst]:.1e} (allowed {tol:.0e}) at index {at}: "
+            f"got {got.flat[worst]:.6g}, expected {expected.flat[worst]:.6g}"
+        )
+
+
+def expect_gradient(what: str, f: Callable, inputs: list, wrt: int, analytic, dout, tol: float = 1e-6) -> None:
+    """Fail unless analytic matches the centred finite-difference gradient of f.
+
+    f is called as f(*inputs); the gradient is that of sum(f(*inputs) * dout) with respect
+    to inputs[wrt]. The inputs are copied, so f may be the student's own forward function.
+    """
+    numeric = _numerical_gradient(f, inputs, wrt, dout)
+    expect_close(f"{what} (against a finite-difference gradient)", analytic, numeric, tol)
+
+
+@contextlib.contextmanager
+def forbid(*functions: Callable) -> Iterator[None]:
+    """Make the given library functions raise while the block runs.
+
+    The hidden tests grade a student's own implementation, so the seqlib reference it is
+    compared with must not be what is being called. The functions' code is swapped, not
+    their names, so it also catches references captured by an earlier import.
+    """
+    saved = [fn.__code__ for fn in functions]
+    try:
+        for fn in functions:
+            fn.__code__ = _blocked.__code__
+        yield
+    finally:
+        for fn, code in zip(functions, saved):
+            fn.__code__ = code
+
+
+def _blocked(*args, **kwargs):
+    raise RuntimeError(
+        "this test grades your own implementation: calling seqlib's reference solution "
+        "is not allowed inside it"
+    )

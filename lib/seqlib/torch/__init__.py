@@ -1,0 +1,31 @@
+"""seqlib.torch: the course's recurrent networks as torch.nn modules.
+
+Chapters: "Sequences and the vanilla RNN" (rnn), "LSTM and GRU" (lstm, gru), "Stacked and
+bidirectional RNNs" (stacked, classifier), "Language models" (lm, device, checkpoint),
+"Sequence to sequence" (seq2seq).
+
+RNN, LSTM and GRU (and their cells) take torch.nn's constructor arguments and have
+torch.nn's parameter names, so state dicts load both ways; batch_first=True is the
+default here, as everywhere in seqlib. ``impl="loop"`` runs our step-by-step code (the
+equations of seqlib.numpy), ``impl="fused"`` torch's kernels (cuDNN on a GPU); both give
+the same numbers. Shape letters: see ``seqlib``.
+"""
+
+from seqlib.torch.checkpoint import load, load_model, save
+from seqlib.torch.classifier import SentenceClassifier
+from seqlib.torch.device import device
+from seqlib.torch.gru import GRU, GRUCell, gru_forward, gru_forward_autograd, gru_step
+from seqlib.torch.lm import RNNLM
+from seqlib.torch.lstm import LSTM, LSTMCell, lstm_forward, lstm_forward_autograd, lstm_step
+from seqlib.torch.rnn import RNN, RNNCell, rnn_forward, rnn_forward_autograd, rnn_step
+from seqlib.torch.seq2seq import Seq2Seq
+from seqlib.torch.stacked import make_rnn
+
+__all__ = [
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "make_rnn",
+    "rnn_step", "rnn_forward", "rnn_forward_autograd",
+    "lstm_step", "lstm_forward", "lstm_forward_autograd",
+    "gru_step", "gru_forward", "gru_forward_autograd",
+    "RNNLM", "SentenceClassifier", "Seq2Seq",
+    "device", "save", "load", "load_model",
+]

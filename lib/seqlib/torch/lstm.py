@@ -1,0 +1,205 @@
+"""The LSTM as torch modules: the equations of seqlib.numpy.lstm, in torch.
+
+Chapter: "LSTM and GRU"; stacking and both directions in "Stacked and bidirectional RNNs".
+
+One step, batch-first, with torch.nn's weights (output rows, 4H of them):
+
+    a_t = x_t weight_ih^T + h_{t-1} weight_hh^T + bias_ih + bias_hh      (N, 4H)
+    i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+
+torch.nn stacks the four blocks of a_t in the order i, f, g, o; the lecture and
+seqlib.numpy use i, f, o, g. The equations are the same; only the rows of the weights are
+arranged differently, and seqlib.numpy.convert translates between the two layouts.
+
+``lstm_step`` (autograd) is what LSTMCell runs and the chapter shows; ``lstm_forward`` runs
+a whole layer as a torch.autograd.Function whose backward is written by hand, as in
+seqlib.numpy.lstm.lstm_backward: all gate gradients in one reverse loop, then the weight
+gradients in one matrix product each.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from seqlib.torch import graphs
+from seqlib.torch.rnn import _check_args, _summed_bias, project_inputs, weight_grads
+from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
+
+
+def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step; autograd provides the backward.
+
+    x: (N, D)  prev_h, prev_c: (N, H)  w_ih: (4H, D)  w_hh: (4H, H)  b_ih, b_hh: (4H,) or None
+    Returns next_h (N, H) and next_c (N, H).
+    """
+    a = x @ w_ih.t() + prev_h @ w_hh.t()
+    if b_ih is not None:
+        a = a + b_ih + b_hh
+    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)  # torch.nn's block order
+    i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
+    next_c = f * prev_c + i * g
+    next_h = o * torch.tanh(next_c)
+    return next_h, next_c
+
+
+def lstm_forward_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """lstm_step over a whole sequence, backward by autograd: the readable reference.
+
+    x: (N, T, D)  h0, c0: (N, H)  w_ih: (4H, D)  w_hh: (4H, H)  b_ih, b_hh: (4H,) or None
+    Returns h (N, T, H) and c (N, T, H), the states after every step.
+    """
+    _check_args(x, {"h0": h0, "c0": c0}, w_ih, w_hh, b_ih, b_hh, 4, "N,T,D", "N,H")
+    xw = x @ w_ih.t()  # (N, T, 4H), hoisted out of the loop
+    if b_ih is not None:
+        xw = xw + b_ih + b_hh
+    hs, cs, h, c = [], [], h0, c0
+    for t in range(x.shape[1]):
+        a = xw[:, t] + h @ w_hh.t()
+        a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+        i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return torch.stack(hs, dim=1), torch.stack(cs, dim=1)
+
+
+def _steps(xw, h0, c0, w_hh):
+    """The recurrence of lstm_forward, after the input projection.
+
+    xw: (T, N, 4H) holding x_t w_ih^T + b; overwritten with the pre-activations.
+    Returns gates (T, N, 4H) (i, f, g, o after their nonlinearities), c (T+1, N, H) and
+    h (T+1, N, H) with c[0] = c0, h[0] = h0 (so c[:-1] is c_{t-1} without a copy), and
+    tanh_c (T, N, H). A pure tensor loop, so that graphs.run can record it on a GPU.
+    """
+    T, N, H4 = xw.shape
+    H = H4 // 4
+    gates = torch.empty_like(xw)
+    c = xw.new_empty(T + 1, N, H)
+    h = torch.empty_like(c)
+    tanh_c = xw.new_empty(T, N, H)
+    c[0], h[0] = c0, h0
+    w_hh_t = w_hh.t()
+    for t in range(T):
+        a = xw[t].addmm_(h[t], w_hh_t)  # a_t = x_t w_ih^T + b + h_{t-1} w_hh^T
+        gt = gates[t]
+        # One sigmoid over all four blocks is cheaper than three slices; g is redone.
+        torch.sigmoid(a, out=gt)
+        torch.tanh(a[:, 2 * H:3 * H], out=gt[:, 2 * H:3 * H])
+        i, f, g, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
+        torch.mul(f, c[t], out=c[t + 1]).addcmul_(i, g)  # c_t = f * c_{t-1} + i * g
+        torch.tanh(c[t + 1], out=tanh_c[t])
+        torch.mul(o, tanh_c[t], out=h[t + 1])  # h_t = o * tanh(c_t)
+    return gates, c, tanh_c, h
+
+
+def _steps_backward(q, k, f, dh, dc, w_hh):
+    """The reverse loop of LSTMFunction.backward: all gate gradients, step by step.
+
+    q: (T, N, 4H) and k: (T, N, H), the non-recurrent factors (see backward); f: (T, N, H)
+    forget gates; dh, dc: (T, N, H) gradients from outside the layer, or None.
+    Returns da (T, N, 4H), the loss gradient of every pre-activation, dh0 and dc0 (N, H).
+    """
+    T, N, H = k.shape
+    da = torch.empty_like(q)
+    da_ifg = da[:, :, :3 * H].unflatten(2, (3, H))
+    q_ifg = q[:, :, :3 * H].unflatten(2, (3, H))
+    dnext_h = dh[T - 1] if dh is not None else k.new_zeros(N, H)
+    dnext_c = dc[T - 1] if dc is not None else k.new_zeros(N, H)
+    for t in reversed(range(T)):
+        dc_t = torch.addcmul(dnext_c, dnext_h, k[t])  # all the gradient reaching c_t
+        torch.mul(dc_t[:, None, :], q_ifg[t], out=da_ifg[t])  # da_i, da_f, da_g
+        torch.mul(dnext_h, q[t, :, 3 * H:], out=da[t, :, 3 * H:])  # da_o
+        # what reaches c_{t-1} through f, and h_{t-1} through w_hh, plus the outside's share
+        dnext_c = dc_t * f[t] if dc is None or t == 0 else torch.addcmul(dc[t - 1], dc_t, f[t])
+        dnext_h = da[t] @ w_hh if dh is None or t == 0 else torch.addmm(dh[t - 1], da[t], w_hh)
+    return da, dnext_h, dnext_c
+
+
+class LSTMFunction(torch.autograd.Function):
+    """lstm_forward with a hand-written backward (seqlib.numpy.lstm.lstm_backward's)."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
+        ctx.set_materialize_grads(False)
+        xw = project_inputs(x, w_ih, _summed_bias(b_ih, b_hh))  # (T, N, 4H)
+        gates, c, tanh_c, h = graphs.run("lstm_forward", _steps, xw, h0, c0, w_hh)
+        ctx.save_for_backward(x, w_ih, w_hh, gates, c, tanh_c, h)
+        return h[1:].transpose(0, 1), c[1:].transpose(0, 1)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    @once_differentiable
+    def backward(ctx, dh, dc):
+        x, w_ih, w_hh, gates, c, tanh_c, h = ctx.saved_tensors
+        if dh is None and dc is None:
+            return (None,) * 7
+        T, N, H = tanh_c.shape
+        i, f, g, o = gates.split(H, dim=2)
+        # Everything in the gate gradients that does not depend on the recurrence, for all
+        # steps at once: da_i = dc_t * g * i(1-i), da_f = dc_t * c_{t-1} * f(1-f),
+        # da_g = dc_t * i * (1-g^2), da_o = dh_t * tanh(c_t) * o(1-o).
+        q = torch.empty_like(gates)
+        torch.mul(g, i * (1 - i), out=q[:, :, :H])
+        torch.mul(c[:-1], f * (1 - f), out=q[:, :, H:2 * H])
+        torch.mul(i, 1 - g * g, out=q[:, :, 2 * H:3 * H])
+        torch.mul(tanh_c, o * (1 - o), out=q[:, :, 3 * H:])
+        k = o * (1 - tanh_c * tanh_c)  # dc_t += dh_t * o * (1 - tanh(c_t)^2)
+        dh = None if dh is None else dh.transpose(0, 1)
+        dc = None if dc is None else dc.transpose(0, 1)
+        da, dh0, dc0 = graphs.run("lstm_backward", _steps_backward, q, k, f, dh, dc, w_hh)
+        needs = ctx.needs_input_grad
+        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, h[:-1], da, da)
+        return dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh, db_ih, db_hh
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """An LSTM layer over a sequence, with a hand-written backward.
+
+    x: (N, T, D)  h0, c0: (N, H)  w_ih: (4H, D)  w_hh: (4H, H)  b_ih, b_hh: (4H,) or None
+    Returns h (N, T, H) and c (N, T, H). Same numbers as lstm_forward_autograd.
+    """
+    _check_args(x, {"h0": h0, "c0": c0}, w_ih, w_hh, b_ih, b_hh, 4, "N,T,D", "N,H")
+    return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+
+
+class LSTMCell(CellMixin, torch.nn.LSTMCell):
+    """torch.nn.LSTMCell with impl="loop" (lstm_step) or "fused" (torch's kernel).
+
+    input: (N, D)  hx: (h, c), each (N, H), or None  ->  (h', c'), each (N, H)
+    """
+
+    _has_cell = True
+
+    def __init__(self, input_size, hidden_size, bias=True, impl="loop", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+        self.impl = check_impl(impl)
+
+    def _step(self, x, hx):
+        return lstm_step(x, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
+
+class LSTM(StackedMixin, torch.nn.LSTM):
+    """torch.nn.LSTM, batch-first by default, with impl="loop" (ours) or "fused" (torch's).
+
+    input: (N, T, D)  hx: (h0, c0), each (L * num_directions, N, H), or None
+    lengths: (N,) or None
+    Returns output (N, T, num_directions * H) and (h_n, c_n), each (L * num_directions, N, H).
+    Parameters: torch.nn's names and shapes (weight_ih_l0 (4H, D), weight_hh_l0 (4H, H), ...).
+    """
+
+    _has_cell = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=True, dropout=0.0,
+                 bidirectional=False, impl="loop", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
+                         dropout=dropout, bidirectional=bidirectional, device=device, dtype=dtype)
+        self._init_impl(impl)
+
+    def _layer(self, x, state, weights, last):
+        h, c = LSTMFunction.apply(x, state[0], state[1], *weights)
+        return h, (last_step(h, last), last_step(c, last))

@@ -1,0 +1,228 @@
+"""The vanilla (Elman) RNN as torch modules: the equations of seqlib.numpy.rnn, in torch.
+
+Chapter: "Sequences and the vanilla RNN" (book/01_vanilla_rnn.md); the hand-written backward
+of ``rnn_forward`` is derived in "Backpropagation through time".
+
+torch.nn stores weights the other way round from seqlib.numpy (output rows, so they
+multiply on the left): weight_ih (H, D) = Wx.T, weight_hh (H, H) = Wh.T, and two biases
+whose sum is b. With those names the recurrence of seqlib.numpy.rnn reads
+
+    a_t = x_t weight_ih^T + h_{t-1} weight_hh^T + bias_ih + bias_hh
+    h_t = tanh(a_t)              (or relu(a_t), the other choice torch.nn offers)
+
+Three ways to run it, all giving the same numbers:
+
+- ``rnn_step``: one step, autograd does the backward (RNNCell, and what the chapter shows);
+- ``rnn_forward_autograd``: ``rnn_step`` in a loop over time, input projection hoisted;
+- ``rnn_forward``: the same loop as a torch.autograd.Function whose backward is
+  seqlib.numpy.rnn.rnn_backward (BPTT by hand). Autograd records one node per layer instead
+  of several per step, which is what makes the loop fast enough to train with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from seqlib.shapes import Dims
+from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity is {nonlinearity!r}, expected one of {NONLINEARITIES}")
+
+
+def _activate(a, nonlinearity, out=None):
+    if nonlinearity == "tanh":
+        return torch.tanh(a, out=out)
+    return torch.clamp(a, min=0, out=out)
+
+
+def _check_args(x, h0, w_ih, w_hh, b_ih, b_hh, gates: int, x_spec: str, h_spec: str):
+    """Shapes of a step or layer function's arguments; gates: 1 (RNN), 3 (GRU) or 4 (LSTM)."""
+    dims = Dims()
+    spec_ih = f"{gates}H,D" if gates > 1 else "H,D"
+    spec_hh = f"{gates}H,H" if gates > 1 else "H,H"
+    spec_b = f"{gates}H" if gates > 1 else "H"
+    dims.check("x", x, x_spec, finite=False)
+    dims.check("w_ih", w_ih, spec_ih, finite=False)
+    dims.check("w_hh", w_hh, spec_hh, finite=False)
+    for name, h in h0.items():
+        dims.check(name, h, h_spec, finite=False)
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError("b_ih and b_hh must both be given or both be None")
+    if b_ih is not None:
+        dims.check("b_ih", b_ih, spec_b, finite=False)
+        dims.check("b_hh", b_hh, spec_b, finite=False)
+
+
+# --------------------------------------------------------------------------------------
+# Shared by the layer functions of rnn.py, lstm.py and gru.py
+# --------------------------------------------------------------------------------------
+
+def project_inputs(x, w_ih, bias=None):
+    """The input projection of all T steps in one matrix product.
+
+    x: (N, T, D)  w_ih: (GH, D)  bias: (GH,) or None
+    Returns xw (T, N, GH), time-major so that one step is one contiguous block.
+    """
+    xw = torch.matmul(x.transpose(0, 1), w_ih.t())
+    if bias is not None:
+        xw += bias
+    return xw
+
+
+def weight_grads(needs, x, w_ih, h_prev, da_x, da_h):
+    """Gradients of everything outside the recurrence, once for all steps (as in seqlib.numpy).
+
+    needs: ctx.needs_input_grad for (x, h0..., w_ih, w_hh, b_ih, b_hh); only the flags of x,
+           w_ih, w_hh, b_ih, b_hh are read, at positions 0, -4, -3, -2, -1.
+    x: (N, T, D)  h_prev: (T, N, H) the states h_0..h_{T-1} that multiply w_hh
+    da_x: (T, N, GH) loss gradient of the input projection x_t w_ih^T + b_ih
+    da_h: (T, N, GH) loss gradient of the hidden projection h_{t-1} w_hh^T + b_hh
+    Returns dx (N, T, D), dw_ih, dw_hh, db_ih, db_hh (None where not needed).
+    """
+    T, N, GH = da_x.shape
+    dx = dw_ih = dw_hh = db_ih = db_hh = None
+    if needs[0]:
+        dx = torch.matmul(da_x, w_ih).transpose(0, 1)
+    if needs[-4]:
+        dw_ih = da_x.reshape(T * N, GH).t() @ x.transpose(0, 1).reshape(T * N, -1)
+    if needs[-3]:
+        dw_hh = da_h.reshape(T * N, GH).t() @ h_prev.reshape(T * N, -1)
+    if needs[-2]:
+        db_ih = da_x.sum((0, 1))
+    if needs[-1]:
+        db_hh = da_h.sum((0, 1))
+    return dx, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _summed_bias(b_ih, b_hh):
+    return None if b_ih is None else b_ih + b_hh
+
+
+# --------------------------------------------------------------------------------------
+# The vanilla RNN
+# --------------------------------------------------------------------------------------
+
+def rnn_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One step of a vanilla RNN: next_h = tanh(x w_ih^T + prev_h w_hh^T + b_ih + b_hh).
+
+    x: (N, D)  prev_h: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
+    Returns next_h (N, H). Autograd provides the backward.
+    """
+    a = x @ w_ih.t() + prev_h @ w_hh.t()
+    if b_ih is not None:
+        a = a + b_ih + b_hh
+    return _activate(a, nonlinearity)
+
+
+def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """rnn_step over a whole sequence, backward by autograd: the readable reference.
+
+    x: (N, T, D)  h0: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
+    Returns h (N, T, H), the hidden state after every step.
+    """
+    _check_nonlinearity(nonlinearity)
+    _check_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1, "N,T,D", "N,H")
+    xw = x @ w_ih.t()  # (N, T, H): the input projection does not depend on the recurrence
+    if b_ih is not None:
+        xw = xw + b_ih + b_hh
+    hs, prev_h = [], h0
+    for t in range(x.shape[1]):
+        prev_h = _activate(xw[:, t] + prev_h @ w_hh.t(), nonlinearity)
+        hs.append(prev_h)
+    return torch.stack(hs, dim=1)
+
+
+class RNNFunction(torch.autograd.Function):
+    """rnn_forward with the backward of seqlib.numpy.rnn.rnn_backward."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity):
+        ctx.set_materialize_grads(False)
+        xw = project_inputs(x, w_ih, _summed_bias(b_ih, b_hh))  # (T, N, H)
+        h = torch.empty_like(xw)
+        w_hh_t, prev_h = w_hh.t(), h0
+        for t in range(xw.shape[0]):
+            # a_t = x_t w_ih^T + b + h_{t-1} w_hh^T, accumulated in place into xw[t]
+            prev_h = _activate(xw[t].addmm_(prev_h, w_hh_t), nonlinearity, out=h[t])
+        ctx.save_for_backward(x, h0, w_ih, w_hh, h)
+        ctx.nonlinearity = nonlinearity
+        return h.transpose(0, 1)
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    @once_differentiable
+    def backward(ctx, dh):
+        x, h0, w_ih, w_hh, h = ctx.saved_tensors
+        if dh is None:
+            return (None,) * 7
+        dh = dh.transpose(0, 1)  # (T, N, H)
+        # The activation's derivative written with its output h: all the cache keeps.
+        dact = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+        da = torch.empty_like(h)
+        T = h.shape[0]
+        dnext_h = dh[T - 1]
+        for t in reversed(range(T)):
+            torch.mul(dnext_h, dact[t], out=da[t])
+            if t > 0:
+                # the gradient reaching h_{t-1}: from the layer above plus back through w_hh
+                dnext_h = torch.addmm(dh[t - 1], da[t], w_hh)
+        needs = ctx.needs_input_grad[:6]
+        dh0 = da[0] @ w_hh if needs[1] else None
+        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, torch.cat([h0[None], h[:-1]]), da, da)
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh, None
+
+
+def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """A vanilla RNN over a sequence, with a hand-written backward (BPTT).
+
+    x: (N, T, D)  h0: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
+    Returns h (N, T, H). Same numbers as rnn_forward_autograd; not twice differentiable.
+    """
+    _check_nonlinearity(nonlinearity)
+    _check_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1, "N,T,D", "N,H")
+    return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+
+
+class RNNCell(CellMixin, torch.nn.RNNCell):
+    """torch.nn.RNNCell with impl="loop" (rnn_step) or "fused" (torch's kernel).
+
+    input: (N, D)  hx: (N, H) or None  ->  h' (N, H)
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", impl="loop",
+                 device=None, dtype=None):
+        _check_nonlinearity(nonlinearity)
+        super().__init__(input_size, hidden_size, bias, nonlinearity, device=device, dtype=dtype)
+        self.impl = check_impl(impl)
+
+    def _step(self, x, h):
+        return rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+
+
+class RNN(StackedMixin, torch.nn.RNN):
+    """torch.nn.RNN, batch-first by default, with impl="loop" (ours) or "fused" (torch's).
+
+    input: (N, T, D)  hx: (L * num_directions, N, H) or None  lengths: (N,) or None
+    Returns output (N, T, num_directions * H) and h_n (L * num_directions, N, H).
+    Parameters: weight_ih_l{k}[_reverse] (H, D or num_directions * H), weight_hh_l{k} (H, H),
+    bias_ih_l{k}, bias_hh_l{k} (H,): torch.nn's names, so state dicts load both ways.
+    """
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=True, dropout=0.0, bidirectional=False, impl="loop", device=None, dtype=None):
+        _check_nonlinearity(nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity, bias=bias,
+                         batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
+                         device=device, dtype=dtype)
+        self._init_impl(impl)
+
+    def _layer(self, x, h0, weights, last):
+        h = RNNFunction.apply(x, h0, *weights, self.nonlinearity)
+        return h, last_step(h, last)

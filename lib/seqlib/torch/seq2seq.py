@@ -1,0 +1,95 @@
+"""Encoder-decoder (sequence to sequence) with a recurrent encoder and decoder.
+
+Chapter: "Sequence to sequence".
+
+The encoder reads the source and hands its final state to the decoder as its initial
+state; the decoder is a language model over the target, conditioned through that state:
+
+    state = Encoder(x_1..x_S)
+    logits_t = Decoder(y_0..y_t | state)      predicts y_{t+1}; y_0 is BOS
+
+Training feeds the true previous token (teacher forcing). With teacher_forcing_ratio < 1,
+each example at each step feeds, with probability 1 - ratio, the model's own previous
+prediction instead, so that training looks more like generation (scheduled sampling).
+``step`` is the one-token interface the decoders of seqlib.decode call (greedy, beam search).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlib.shapes import Dims
+from seqlib.torch._tokens import check_tokens
+from seqlib.torch.stacked import make_rnn
+
+
+class Seq2Seq(nn.Module):
+    """forward(src (N, S), tgt (N, T), src_lengths=None, teacher_forcing_ratio=1.0) -> logits (N, T, V).
+
+    tgt holds the decoder's inputs, BOS first (the target shifted right); logits[:, t]
+    scores the token that follows tgt[:, t]. V is the target vocabulary size.
+    """
+
+    def __init__(self, src_vocab_size, tgt_vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm",
+                 dropout=0.0, impl="loop"):
+        super().__init__()
+        self.config = dict(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, embed_size=embed_size,
+                           hidden_size=hidden_size, num_layers=num_layers, cell=cell, dropout=dropout, impl=impl)
+        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
+        self.src_embed = nn.Embedding(src_vocab_size, embed_size)
+        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size)
+        self.drop = nn.Dropout(dropout)
+        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
+        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
+        self.out = nn.Linear(hidden_size, tgt_vocab_size)
+
+    @property
+    def impl(self) -> str:
+        return self.encoder.impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        self.encoder.impl = self.decoder.impl = value
+
+    def encode(self, src, src_lengths=None):
+        """src: (N, S) ids; src_lengths: (N,) or None. Returns the decoder's initial state."""
+        check_tokens("src", src, "N,S", self.src_vocab_size)
+        _, state = self.encoder(self.drop(self.src_embed(src)), lengths=src_lengths)
+        return state
+
+    def _decode(self, tokens, state):
+        h, state = self.decoder(self.drop(self.tgt_embed(tokens)), state)
+        return self.out(self.drop(h)), state  # (N, T, V)
+
+    def forward(self, src, tgt, src_lengths=None, teacher_forcing_ratio=1.0, generator=None):
+        """src: (N, S)  tgt: (N, T), BOS first  ->  logits (N, T, V).
+
+        generator: a torch.Generator for the teacher-forcing coin flips (reproducible runs).
+        """
+        if not 0.0 <= teacher_forcing_ratio <= 1.0:
+            raise ValueError(f"teacher_forcing_ratio is {teacher_forcing_ratio}, expected a value in [0, 1]")
+        dims = Dims()
+        check_tokens("src", src, "N,S", self.src_vocab_size, dims)
+        check_tokens("tgt", tgt, "N,T", self.tgt_vocab_size, dims)
+        state = self.encode(src, src_lengths)
+        if teacher_forcing_ratio == 1.0:
+            return self._decode(tgt, state)[0]  # every input known: one call over all steps
+        logits, inp = [], tgt[:, 0]
+        for t in range(tgt.shape[1]):
+            step_logits, state = self._decode(inp[:, None], state)
+            logits.append(step_logits[:, 0])
+            if t + 1 < tgt.shape[1]:
+                teacher = torch.rand(tgt.shape[0], generator=generator, device=generator.device if generator else None)
+                teacher = teacher.to(tgt.device) < teacher_forcing_ratio
+                inp = torch.where(teacher, tgt[:, t + 1], step_logits[:, 0].argmax(-1))
+        return torch.stack(logits, dim=1)
+
+    def step(self, tokens, state):
+        """One decoder step: tokens (N,) ids, state from encode or the previous step.
+
+        Returns log_probs (N, V) for the next token and the new state.
+        """
+        check_tokens("tokens", tokens, "N", self.tgt_vocab_size)
+        logits, state = self._decode(tokens[:, None], state)
+        return torch.log_softmax(logits[:, 0], dim=-1), state

@@ -1,0 +1,139 @@
+"""seqlib.numpy.lstm: gradients against finite differences, the equations, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqlib.gradcheck import check_gradients
+from seqlib.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from seqlib.numpy.lstm import _backward
+
+sizes = st.integers(1, 4)
+seeds = st.integers(0, 2**32 - 1)
+# Derandomized: the same examples on every machine and every run, so a check that passes
+# in CI passes on a learner's laptop too.
+checked = settings(max_examples=25, deadline=None, derandomize=True)
+
+
+def params(rng, D, H):
+    return rng.normal(size=(D, 4 * H)) * 0.5, rng.normal(size=(H, 4 * H)) * 0.5, rng.normal(size=4 * H) * 0.5
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+@checked
+@given(N=sizes, D=sizes, H=sizes, seed=seeds)
+def test_lstm_step_backward_matches_finite_differences(N, D, H, seed):
+    rng = np.random.default_rng(seed)
+    args = [rng.normal(size=(N, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H)), *params(rng, D, H)]
+    next_h, next_c, cache = lstm_step_forward(*args)
+    dnext_h, dnext_c = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    grads = lstm_step_backward(dnext_h, dnext_c, cache)
+
+    def both(*a):  # one output array, so one finite-difference pass checks both paths
+        h, c, _ = lstm_step_forward(*a)
+        return np.stack([h, c])
+
+    errors = check_gradients(both, args, dict(enumerate(grads)), np.stack([dnext_h, dnext_c]))
+    assert max(errors.values()) <= 1e-7, errors
+
+
+@checked
+@given(N=sizes, T=sizes, D=sizes, H=sizes, seed=seeds)
+def test_lstm_backward_matches_finite_differences(N, T, D, H, seed):
+    rng = np.random.default_rng(seed)
+    args = [rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), *params(rng, D, H)]
+    h, cache = lstm_forward(*args)
+    dh = rng.normal(size=h.shape)
+    errors = check_gradients(lstm_forward, args, dict(enumerate(lstm_backward(dh, cache))), dh)
+    assert max(errors.values()) <= 1e-6, errors
+
+
+@checked
+@given(N=sizes, T=sizes, H=sizes, seed=seeds)
+def test_lstm_gradients_of_c0_and_final_cell_state(N, T, H, seed):
+    rng = np.random.default_rng(seed)
+    D = 2
+    x, h0, c0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    Wx, Wh, b = params(rng, D, H)
+    h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
+    dh, dc_last = rng.normal(size=h.shape), rng.normal(size=(N, H))
+    dx, dh0, dc0, *_ = _backward(dh, cache, dc_last)
+
+    def outputs(x, h0, c0):
+        h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
+        return np.concatenate([h.ravel(), cache[6][:, -1].ravel()])  # cache[6]: every c_t
+
+    dout = np.concatenate([dh.ravel(), dc_last.ravel()])
+    errors = check_gradients(outputs, [x, h0, c0], {0: dx, 1: dh0, 2: dc0}, dout)
+    assert max(errors.values()) <= 1e-6, errors
+
+
+def test_lstm_forward_follows_the_lecture_equations():
+    rng = np.random.default_rng(0)
+    N, T, D, H = 2, 4, 3, 5
+    x, h0, c0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    Wx, Wh, b = params(rng, D, H)
+    h, _ = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
+    h_zero_c0, _ = lstm_forward(x, h0, Wx, Wh, b)
+    prev_h, prev_c, prev_h0, prev_c0 = h0, c0, h0, np.zeros((N, H))
+    for t in range(T):
+        for hh, cc, out in ((prev_h, prev_c, h), (prev_h0, prev_c0, h_zero_c0)):
+            a = x[:, t] @ Wx + hh @ Wh + b
+            i, f, o, g = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 2 * H:3 * H]), np.tanh(a[:, 3 * H:])
+            c_new = f * cc + i * g
+            np.testing.assert_allclose(out[:, t], o * np.tanh(c_new), rtol=1e-12, atol=1e-14)
+        prev_h, prev_c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)[:2]
+        prev_h0, prev_c0 = lstm_step_forward(x[:, t], prev_h0, prev_c0, Wx, Wh, b)[:2]
+
+
+def test_lstm_is_stable_for_huge_preactivations_and_keeps_float32():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    Wx = (rng.normal(size=(2, 8)) * 1e4).astype(np.float32)
+    zeros = np.zeros((2, 2), np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        h, cache = lstm_forward(x, zeros, Wx, np.zeros((2, 8), np.float32), np.zeros(8, np.float32))
+        grads = lstm_backward(np.ones_like(h), cache)
+    assert h.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    assert np.isfinite(h).all() and all(np.isfinite(g).all() for g in grads)
+
+
+def good_args():
+    return dict(x=np.zeros((2, 3, 4)), h0=np.zeros((2, 5)), Wx=np.zeros((4, 20)), Wh=np.zeros((5, 20)), b=np.zeros(20))
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("x", np.zeros((2, 3)), r"x has shape \(2, 3\), expected 3 dimensions \(N, T, D\)"),
+        ("x", np.zeros((2, 0, 4)), r"x has shape \(2, 0, 4\): every dimension"),
+        ("x", np.zeros((2, 3, 4), dtype=np.int32), r"x has dtype int32, expected a floating-point array"),
+        ("Wx", np.zeros((4, 18)), r"Wx has shape \(4, 18\), expected \(D, 4H\) = \(4, \?\)"),
+        ("h0", np.zeros((2, 6)), r"h0 has shape \(2, 6\), expected \(N, H\) = \(2, 5\)"),
+        ("Wh", np.zeros((5, 5)), r"Wh has shape \(5, 5\), expected \(H, 4H\) = \(5, 20\)"),
+        ("b", np.zeros(5), r"b has shape \(5,\), expected \(4H,\) = \(20,\)"),
+        ("b", np.full(20, np.inf), r"b contains NaN or infinity"),
+        ("c0", np.zeros((3, 5)), r"c0 has shape \(3, 5\), expected \(N, H\) = \(2, 5\)"),
+    ],
+)
+def test_lstm_forward_rejects_bad_input(name, value, match):
+    args = good_args()
+    args[name] = value
+    with pytest.raises(ValueError, match=match):
+        lstm_forward(**args)
+
+
+def test_lstm_step_and_backward_reject_bad_input():
+    a = good_args()
+    with pytest.raises(ValueError, match=r"prev_c has shape \(2, 4\), expected \(N, H\) = \(2, 5\)"):
+        lstm_step_forward(a["x"][:, 0], a["h0"], np.zeros((2, 4)), a["Wx"], a["Wh"], a["b"])
+    _, _, cache = lstm_step_forward(a["x"][:, 0], a["h0"], a["h0"], a["Wx"], a["Wh"], a["b"])
+    with pytest.raises(ValueError, match=r"dnext_c has shape \(5,\), expected \(N, H\) = \(2, 5\)"):
+        lstm_step_backward(a["h0"], np.zeros(5), cache)
+    _, cache = lstm_forward(**a)
+    with pytest.raises(ValueError, match=r"dh has shape \(2, 5\), expected \(N, T, H\) = \(2, 3, 5\)"):
+        lstm_backward(np.zeros((2, 5)), cache)

@@ -1,0 +1,111 @@
+"""seqlib.numpy.rnn: gradients against finite differences, the loop against the step, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seqlib.gradcheck import check_gradients
+from seqlib.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+
+sizes = st.integers(1, 4)
+seeds = st.integers(0, 2**32 - 1)
+# Derandomized: the same examples on every machine and every run, so a check that passes
+# in CI passes on a learner's laptop too.
+checked = settings(max_examples=25, deadline=None, derandomize=True)
+activations = st.sampled_from(["tanh", "sigmoid"])
+
+
+def params(rng, D, H):
+    return rng.normal(size=(D, H)) * 0.5, rng.normal(size=(H, H)) * 0.5, rng.normal(size=H)
+
+
+@checked
+@given(N=sizes, D=sizes, H=sizes, seed=seeds, activation=activations)
+def test_rnn_step_backward_matches_finite_differences(N, D, H, seed, activation):
+    rng = np.random.default_rng(seed)
+    x, prev_h = rng.normal(size=(N, D)), rng.normal(size=(N, H))
+    args = [x, prev_h, *params(rng, D, H)]
+    out, cache = rnn_step_forward(*args, activation=activation)
+    dout = rng.normal(size=out.shape)
+    grads = rnn_step_backward(dout, cache)
+    f = lambda *a: rnn_step_forward(*a, activation=activation)  # noqa: E731
+    errors = check_gradients(f, args, dict(enumerate(grads)), dout)
+    assert max(errors.values()) <= 1e-7, errors
+
+
+@checked
+@given(N=sizes, T=sizes, D=sizes, H=sizes, seed=seeds, activation=activations)
+def test_rnn_backward_matches_finite_differences(N, T, D, H, seed, activation):
+    rng = np.random.default_rng(seed)
+    args = [rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), *params(rng, D, H)]
+    out, cache = rnn_forward(*args, activation=activation)
+    dout = rng.normal(size=out.shape)
+    grads = rnn_backward(dout, cache)
+    f = lambda *a: rnn_forward(*a, activation=activation)  # noqa: E731
+    errors = check_gradients(f, args, dict(enumerate(grads)), dout)
+    assert max(errors.values()) <= 1e-6, errors
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_rnn_forward_is_the_step_repeated(activation):
+    rng = np.random.default_rng(0)
+    x, h0 = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 4))
+    Wx, Wh, b = params(rng, 2, 4)
+    h, _ = rnn_forward(x, h0, Wx, Wh, b, activation)
+    prev = h0
+    for t in range(5):
+        prev, _ = rnn_step_forward(x[:, t], prev, Wx, Wh, b, activation)
+        np.testing.assert_allclose(h[:, t], prev, rtol=1e-12, atol=1e-12)
+
+
+def test_rnn_step_forward_worked_case():
+    # tanh(1*0.5 + 1*(-1) + 0.5) = tanh(0) = 0; tanh(2*0.5 + 0 + 0.5) = tanh(1.5)
+    x = np.array([[1.0], [2.0]])
+    prev_h = np.array([[1.0], [0.0]])
+    next_h, _ = rnn_step_forward(x, prev_h, np.array([[0.5]]), np.array([[-1.0]]), np.array([0.5]))
+    np.testing.assert_allclose(next_h, [[0.0], [np.tanh(1.5)]], atol=1e-15)
+
+
+def test_rnn_sigmoid_is_stable_for_huge_preactivations():
+    x = np.array([[[1.0]]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        h, _ = rnn_forward(x, np.zeros((1, 1)), np.array([[1e4]]), np.zeros((1, 1)), np.zeros(1), "sigmoid")
+        h2, _ = rnn_forward(-x, np.zeros((1, 1)), np.array([[1e4]]), np.zeros((1, 1)), np.zeros(1), "sigmoid")
+    assert h[0, 0, 0] == 1.0 and h2[0, 0, 0] == 0.0
+
+
+def good_args():
+    rng = np.random.default_rng(1)
+    return dict(x=rng.normal(size=(2, 3, 4)), h0=np.zeros((2, 5)), Wx=np.zeros((4, 5)),
+                Wh=np.zeros((5, 5)), b=np.zeros(5))
+
+
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("x", np.zeros((2, 4)), r"x has shape \(2, 4\), expected 3 dimensions \(N, T, D\)"),
+        ("x", np.zeros((2, 0, 4)), r"x has shape \(2, 0, 4\): every dimension"),
+        ("x", np.zeros((2, 3, 4), dtype=int), r"x has dtype int64, expected a floating-point array"),
+        ("h0", np.zeros((3, 5)), r"h0 has shape \(3, 5\), expected \(N, H\) = \(2, 5\)"),
+        ("h0", np.full((2, 5), np.nan), r"h0 contains NaN"),
+        ("Wh", np.zeros((5, 4)), r"Wh has shape \(5, 4\), expected \(H, H\) = \(5, 5\)"),
+        ("b", np.zeros(4), r"b has shape \(4,\), expected \(H,\) = \(5,\)"),
+    ],
+)
+def test_rnn_forward_rejects_bad_input(name, value, match):
+    args = good_args()
+    args[name] = value
+    with pytest.raises(ValueError, match=match):
+        rnn_forward(**args)
+
+
+def test_rnn_rejects_unknown_activation_and_bad_upstream_gradients():
+    args = good_args()
+    with pytest.raises(ValueError, match=r"activation is 'relu', expected one of"):
+        rnn_forward(**args, activation="relu")
+    h, cache = rnn_forward(**args)
+    with pytest.raises(ValueError, match=r"dh has shape \(2, 3, 4\), expected \(N, T, H\) = \(2, 3, 5\)"):
+        rnn_backward(np.zeros((2, 3, 4)), cache)
+    with pytest.raises(ValueError, match=r"prev_h has shape \(2, 4\), expected \(N, H\) = \(2, 5\)"):
+        rnn_step_forward(args["x"][:, 0], np.zeros((2, 4)), args["Wx"], args["Wh"], args["b"])

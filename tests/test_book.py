@@ -1,0 +1,73 @@
+"""The book builds from scratch with warnings as errors, and reads offline."""
+
+from __future__ import annotations
+
+import os
+import re
+from html import unescape
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory):
+    if not (REPO / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
+        pytest.fail("MathJax is not in _mathjax/: run `make env` (make test does) first")
+    out = tmp_path_factory.mktemp("book")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    # A fresh output folder: no cached execution, no earlier build to hide old warnings.
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPO), "--path-output", str(out),
+         "-W", "-n", "--keep-going"],
+        env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
+    return out / "_build" / "html"
+
+
+def _pages(html):
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.parts)
+
+
+def test_every_chapter_in_the_toc_is_built(html):
+    toc = (REPO / "_toc.yml").read_text()
+    for name in re.findall(r"file:\s*(\S+)", toc):
+        assert (html / f"{name}.html").is_file(), name
+
+
+def test_nothing_is_loaded_from_another_host(html):
+    external = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"'](?:https?:)?//", re.I)
+    for page in _pages(html):
+        hits = external.findall(page.read_text(encoding="utf-8"))
+        assert not hits, f"{page.relative_to(html)} loads from another host: {hits[:3]}"
+    for css in html.rglob("*.css"):
+        imports = re.findall(r"@import\s+url\([\"']?https?://[^)]*\)|url\([\"']?https?://[^)]*\)", css.read_text())
+        assert not imports, f"{css.relative_to(html)} loads {imports[:2]}"
+
+
+def test_math_is_typeset_by_the_local_mathjax(html):
+    chapter = (html / "book" / "01_vanilla_rnn.html").read_text(encoding="utf-8")
+    assert re.search(r'<script[^>]+src="[^"]*_static/mathjax/tex-chtml\.js', chapter)
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    assert r"W_{hh} h_{t-1}" in chapter  # the recurrence, as TeX for MathJax to typeset
+
+
+def test_chapter_figures_are_drawn_at_build_time(html):
+    chapter = (html / "book" / "01_vanilla_rnn.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', chapter)
+    assert len(images) >= 5, images  # tasks, unrolled graph, three graphs, hello before/after
+    for src in images:
+        assert (html / "book" / src).resolve().is_file(), src
+
+
+def test_chapter_code_ran_and_learned_hello(html):
+    chapter = unescape((html / "book" / "01_vanilla_rnn.html").read_text(encoding="utf-8"))
+    assert "reads 'hell', predicts 'ello'" in chapter
+    assert "prev_h has shape (2, 5), expected (N, H) = (2, 4)" in chapter

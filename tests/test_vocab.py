@@ -1,0 +1,64 @@
+"""seqlib.vocab: ids, specials, cut-offs and the JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, tokenize
+
+
+def test_char_vocab_orders_by_frequency_after_the_specials():
+    v = Vocab.build("abracadabra\n")
+    assert v.itos[:4] == list(SPECIALS) and (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)
+    assert v.itos[4:] == ["a", "b", "r", "\n", "c", "d"]  # counts 5, 2, 2, then ties by token
+    ids = v.encode("abc\n", bos=True, eos=True)
+    assert ids.dtype == np.int64 and ids.tolist() == [BOS_ID, 4, 5, 8, 7, EOS_ID]
+    assert v.decode(ids) == "abc\n"
+    assert v.encode("xa").tolist() == [UNK_ID, 4] and v.decode(v.encode("xa")) == "<unk>a"
+
+
+def test_word_vocab_cut_off_and_max_size():
+    texts = ["the cat sat.", "the dog sat, the end.", "a cat"]
+    assert tokenize(texts[1], "word") == ["the", "dog", "sat", ",", "the", "end", "."]
+    v = Vocab.build(texts, level="word", min_freq=2)
+    assert v.itos[4:] == ["the", ".", "cat", "sat"]
+    assert "dog" not in v and v.encode("the dog").tolist() == [4, UNK_ID]
+    assert v.decode(v.encode("the cat sat.")) == "the cat sat ."
+    small = Vocab.build(texts, level="word", max_size=6)
+    assert len(small) == 6 and small.itos[4:] == ["the", "."]
+
+
+def test_decode_stops_at_eos_and_skips_padding():
+    v = Vocab.build(["x y z"], level="word")
+    ids = [BOS_ID, v.stoi["x"], v.stoi["y"], EOS_ID, v.stoi["z"], PAD_ID]
+    assert v.decode(ids) == "x y"
+    assert v.decode(ids, stop_at_eos=False) == "x y z"
+    assert v.decode(ids, skip_specials=False, stop_at_eos=False) == "<bos> x y <eos> z <pad>"
+    with pytest.raises(ValueError, match="id 99 is outside the vocabulary"):
+        v.decode([99])
+
+
+def test_save_and_load_round_trip(tmp_path):
+    v = Vocab.build(["прива, мир", "hello"], level="char", min_freq=1)
+    path = tmp_path / "vocab.json"
+    v.save(path)
+    assert json.loads(path.read_text(encoding="utf-8"))["tokens"][:4] == list(SPECIALS)
+    w = Vocab.load(path)
+    assert w == v and w.encode("мир hello").tolist() == v.encode("мир hello").tolist()
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a saved Vocab"):
+        Vocab.load(path)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="level is 'byte'"):
+        Vocab.build("abc", level="byte")
+    with pytest.raises(ValueError, match="min_freq is 0"):
+        Vocab.build("abc", min_freq=0)
+    with pytest.raises(ValueError, match="max_size is 2"):
+        Vocab.build("abc", max_size=2)
+    with pytest.raises(ValueError, match="duplicates"):
+        Vocab(list(SPECIALS) + ["a", "a"])
