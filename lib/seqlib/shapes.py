@@ -125,3 +125,16 @@ def _all_finite(arr) -> bool:
     if isinstance(arr, np.ndarray):
         return bool(np.isfinite(arr).all())
     return bool(arr.isfinite().all())  # torch.Tensor
+
+
+def check_grad(name: str, grad, shape: tuple, letters: str) -> None:
+    """An upstream gradient must have exactly the shape of the output it belongs to.
+
+    Used by every *_backward: a (N, H) gradient for a (N, T, H) output is an error here,
+    never something to broadcast.
+    """
+    got = getattr(grad, "shape", None)
+    if got is None:
+        raise TypeError(f"{name} must be an array, got {type(grad).__name__}")
+    if tuple(got) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(got)}, expected {letters} = {tuple(shape)}")

@@ -10,6 +10,7 @@ from seqlib.numpy.gradflow import (
     hidden_jacobians,
     recurrent_singular_values,
 )
+from seqlib.numpy.gru import gru_forward
 from seqlib.numpy.lstm import lstm_step_forward
 from seqlib.numpy.rnn import rnn_forward
 
@@ -151,7 +152,27 @@ def test_bad_input_raises_value_error_naming_the_argument():
         hidden_jacobians(np.full_like(x, np.nan), h0, Wx, Wh, b)
     with pytest.raises(ValueError, match=r"state is 'c', expected one of \('h',\)"):
         hidden_jacobians(x, h0, Wx, Wh, b, state="c")
-    with pytest.raises(ValueError, match=r"cell is 'gru'"):
+    with pytest.raises(ValueError, match=r"cell is 'lstmm'"):
+        hidden_jacobians(x, h0, Wx, Wh, b, cell="lstmm")
+    with pytest.raises(ValueError, match=r"Wx has shape \(3, 4\), expected \(D, 3H\)"):
         hidden_jacobians(x, h0, Wx, Wh, b, cell="gru")
     with pytest.raises(ValueError, match=r"ord is 1"):
         hidden_jacobian_norms(x, h0, Wx, Wh, b, ord=1)
+
+
+def test_gru_jacobians_match_finite_differences():
+    rng = np.random.default_rng(6)
+    N, T, D, H = 2, 4, 3, 3
+    x, h0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H))
+    Wx, Wh, b = rng.standard_normal((D, 3 * H)), rng.standard_normal((H, 3 * H)), rng.standard_normal(3 * H) * 0.1
+    J = hidden_jacobians(x, h0, Wx, Wh, b, cell="gru")
+    h, _ = gru_forward(x, h0, Wx, Wh, b)
+    for t in range(T - 1):
+        f = lambda a: gru_forward(x[:, t + 1:], a, Wx, Wh, b)[0][:, -1]
+        for i in range(H):
+            dout = np.zeros((N, H))
+            dout[:, i] = 1.0
+            row = numerical_gradient(f, [h[:, t].copy()], 0, dout=dout)
+            np.testing.assert_allclose(J[:, t, i], row, rtol=1e-7, atol=1e-10)
+    s = recurrent_singular_values(Wh, cell="gru")
+    np.testing.assert_allclose(s[2], np.linalg.svd(Wh[:, 2 * H:], compute_uv=False), rtol=1e-12)

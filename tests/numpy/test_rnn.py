@@ -109,3 +109,32 @@ def test_rnn_rejects_unknown_activation_and_bad_upstream_gradients():
         rnn_backward(np.zeros((2, 3, 4)), cache)
     with pytest.raises(ValueError, match=r"prev_h has shape \(2, 4\), expected \(N, H\) = \(2, 5\)"):
         rnn_step_forward(args["x"][:, 0], np.zeros((2, 4)), args["Wx"], args["Wh"], args["b"])
+
+
+@pytest.mark.parametrize("N,T,D,H", [(1, 1, 1, 1), (3, 7, 4, 5)])
+def test_rnn_matches_torch_nn_rnn_outputs_and_gradients(N, T, D, H):
+    """One layer, the same weights: torch's W_ih is our Wx transposed, its two biases are our b."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
+    Wx, Wh, b = params(rng, D, H)
+    ref = torch.nn.RNN(D, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
+        ref.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
+        ref.bias_ih_l0.copy_(torch.from_numpy(b))
+        ref.bias_hh_l0.zero_()
+    tx = torch.from_numpy(x).requires_grad_()
+    th0 = torch.from_numpy(h0[None]).requires_grad_()
+    out, _ = ref(tx, th0)
+    dh = rng.normal(size=(N, T, H))
+    out.backward(torch.from_numpy(dh))
+
+    h, cache = rnn_forward(x, h0, Wx, Wh, b)
+    dx, dh0, dWx, dWh, db = rnn_backward(dh, cache)
+    np.testing.assert_allclose(h, out.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dh0, th0.grad[0].numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dWx, ref.weight_ih_l0.grad.numpy().T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dWh, ref.weight_hh_l0.grad.numpy().T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(db, ref.bias_ih_l0.grad.numpy(), rtol=0, atol=1e-12)

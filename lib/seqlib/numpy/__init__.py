@@ -23,6 +23,16 @@ from seqlib.numpy.rnn import (
     rnn_step_forward,
 )
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
+from seqlib.numpy.bptt import bptt_chunks, make_streams, train_truncated_bptt, truncated_bptt
+from seqlib.numpy.clip import clip_grad_norm, clip_grad_value, global_norm
+from seqlib.numpy.gradflow import (
+    hidden_gradient_norms,
+    hidden_jacobian_norms,
+    hidden_jacobians,
+    recurrent_singular_values,
+)
+from seqlib.numpy.models import LanguageModel, Seq2Seq, SentenceClassifier, shift_right
+from seqlib.numpy.optim import SGD, Adagrad, Adam, Momentum
 
 __all__ = [
     "rnn_step_forward",
@@ -48,4 +58,23 @@ __all__ = [
     "convert",
     "to_torch_state_dict",
     "from_torch_state_dict",
+    "SGD",
+    "Momentum",
+    "Adagrad",
+    "Adam",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "global_norm",
+    "make_streams",
+    "bptt_chunks",
+    "truncated_bptt",
+    "train_truncated_bptt",
+    "LanguageModel",
+    "SentenceClassifier",
+    "Seq2Seq",
+    "shift_right",
+    "hidden_gradient_norms",
+    "hidden_jacobians",
+    "hidden_jacobian_norms",
+    "recurrent_singular_values",
 ]

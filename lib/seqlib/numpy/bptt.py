@@ -1,7 +1,7 @@
 """Truncated backpropagation through time over long sequences.
 
 Chapter: "Backpropagation through time", section "Truncated BPTT"; used to train the
-character-level language model (bench/char_rnn_speed.py, assignment solutions/char_rnn).
+character-level language model of bench/char_rnn_speed.py.
 
 A text too long to backpropagate through in one piece is cut into N streams read side by
 side (a batch of N sequences, each one contiguous stretch of the text), and each stream

@@ -16,7 +16,7 @@ For the LSTM the state between steps t and t + 1 is the pair (h_t, c_t), two ind
 inputs of step t + 1 exactly as lstm_step_forward receives them: ``state="h"`` measures
 derivatives with respect to h_t (c_t held fixed), ``state="c"`` with respect to c_t.
 
-Everything here runs the step functions of seqlib.numpy.rnn and seqlib.numpy.lstm, so the
+Everything here runs the step functions of seqlib.numpy.rnn, .lstm and .gru, so the
 numbers are those of the layers the course builds, not of a second implementation.
 Shapes: x (N, T, D), h0 (N, H); index t of a (N, T, ...) result is the state after step t + 1,
 aligned with the h returned by rnn_forward.
@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqlib.numpy.gru import gru_step_backward, gru_step_forward
 from seqlib.numpy.lstm import lstm_step_backward, lstm_step_forward
 from seqlib.numpy.rnn import _check_activation, rnn_step_backward, rnn_step_forward
 from seqlib.shapes import Dims
 
-CELLS = ("rnn", "lstm")
-_GATES = {"rnn": 1, "lstm": 4}
+CELLS = ("rnn", "lstm", "gru")
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _check_cell_state(cell, state):
@@ -75,6 +76,8 @@ def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation):
     for t in range(T):
         if cell == "rnn":
             prev_h, cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b, activation)
+        elif cell == "gru":
+            prev_h, cache = gru_step_forward(x[:, t], prev_h, Wx, Wh, b)
         else:
             prev_h, prev_c, cache = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
         caches.append(cache)
@@ -88,6 +91,8 @@ def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation):
     for t in range(T - 1, 0, -1):
         if cell == "rnn":
             _, dh[:, t - 1], *_ = rnn_step_backward(dh[:, t], caches[t])
+        elif cell == "gru":
+            _, dh[:, t - 1], *_ = gru_step_backward(dh[:, t], caches[t])
         else:
             _, dh[:, t - 1], dc[:, t - 1], *_ = lstm_step_backward(dh[:, t], dc[:, t], caches[t])
     return dh, dc
@@ -104,6 +109,7 @@ def hidden_gradient_norms(x, h0, Wx, Wh, b, cell="rnn", dh_T=None, dc_T=None, c0
     x: (N, T, D)  h0: (N, H)
     cell="rnn": Wx (D, H), Wh (H, H), b (H,); activation "tanh" or "sigmoid".
     cell="lstm": Wx (D, 4H), Wh (H, 4H), b (4H,), gates i, f, o, g; c0 (N, H) or None for 0.
+    cell="gru": Wx (D, 3H), Wh (H, 3H), b (3H,), the lecture's GRU (gates z, r, h~).
     dh_T: (N, H), default all ones.  dc_T: (N, H), LSTM only, default zeros.
     """
     _check_cell_state(cell, state)
@@ -163,6 +169,7 @@ def recurrent_singular_values(Wh, cell="rnn"):
 
     cell="rnn": Wh (H, H); returns (H,).
     cell="lstm": Wh (H, 4H); returns (4, H), one row per gate block in the order i, f, o, g.
+    cell="gru": Wh (H, 3H); returns (3, H), one row per block in the order z, r, h~.
 
     For the tanh RNN, sigma_max(W_hh) < 1 guarantees that ||dh_T/dh_t|| <= sigma_max^(T - t)
     vanishes; sigma_max > 1 is necessary (not sufficient) for it to explode.

@@ -34,9 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy.lstm import _sigmoid_
-from seqlib.numpy.rnn import _same_shape
-from seqlib.shapes import Dims
+from seqlib.numpy.rnn import sigmoid
+from seqlib.shapes import Dims, check_grad
 
 RESETS = ("before", "after")
 
@@ -55,13 +54,13 @@ def _step(act, prev_h, Wh, b_hn, extra, next_h):
     zr, cand = act[:, : 2 * H], act[:, 2 * H :]
     if b_hn is None:
         zr += prev_h @ Wh[:, : 2 * H]
-        _sigmoid_(zr)
+        sigmoid(zr, out=zr)
         np.multiply(act[:, H : 2 * H], prev_h, out=extra)  # r ⊙ h
         cand += extra @ Wh[:, 2 * H :]
     else:
         hw = prev_h @ Wh  # one fused product: the reset gate acts after it
         zr += hw[:, : 2 * H]
-        _sigmoid_(zr)
+        sigmoid(zr, out=zr)
         np.add(hw[:, 2 * H :], b_hn, out=extra)  # h Whh + b_hn
         hw = hw[:, 2 * H :]
         np.multiply(act[:, H : 2 * H], extra, out=hw)
@@ -159,7 +158,7 @@ def gru_step_backward(dnext_h, cache):
     Returns dx (N, D), dprev_h (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,) or (4H,) like b.
     """
     x, prev_h, Wx, Wh, act, extra, nb = cache
-    _same_shape("dnext_h", dnext_h, prev_h, "(N, H)")
+    check_grad("dnext_h", dnext_h, prev_h.shape, "(N, H)")
     da = np.empty((prev_h.shape[0], nb), dtype=act.dtype)
     dprev_h = _dstep(dnext_h, act, prev_h, extra, Wh, da)
     dx, dWx, dWh, db = _param_grads(x, prev_h, extra, da, Wx, Wh)
@@ -208,7 +207,7 @@ def gru_backward(dh, cache):
     Returns dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,) or (4H,) like b.
     """
     x, h0, Wx, Wh, act, extra, h, nb = cache
-    _same_shape("dh", dh, h, "(N, T, H)")
+    check_grad("dh", dh, h.shape, "(N, T, H)")
     N, T, H = h.shape
     da = np.empty((N, T, nb), dtype=act.dtype)
     dprev_h = np.zeros_like(h0, dtype=act.dtype)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, check_grad
 
 
 def _check_ids(name, ids, V, letter):
@@ -20,15 +20,6 @@ def _check_ids(name, ids, V, letter):
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         bad = ids[(ids < 0) | (ids >= V)].flat[0]
         raise ValueError(f"{name} has a value {bad} outside [0, {letter}) = [0, {V})")
-
-
-def _grad_shape(name, grad, shape, letters):
-    """Upstream gradients must match the forward output exactly; nothing is broadcast."""
-    got = getattr(grad, "shape", None)
-    if got is None:
-        raise TypeError(f"{name} must be an array, got {type(grad).__name__}")
-    if tuple(got) != tuple(shape):
-        raise ValueError(f"{name} has shape {tuple(got)}, expected {letters} = {tuple(shape)}")
 
 
 def word_embedding_forward(x, W):
@@ -51,7 +42,7 @@ def word_embedding_backward(dout, cache):
     Returns dW (V, D): row v is the sum of dout over every position where token v occurs.
     """
     x, W_shape, W_dtype = cache
-    _grad_shape("dout", dout, x.shape + W_shape[1:], "(N, T, D)")
+    check_grad("dout", dout, x.shape + W_shape[1:], "(N, T, D)")
     dW = np.zeros(W_shape, dtype=np.result_type(W_dtype, dout))
     # A token that occurs twice must receive both gradients: dW[x] += dout would keep only
     # one of them, np.add.at accumulates every occurrence.
@@ -83,7 +74,7 @@ def temporal_affine_backward(dout, cache):
     """
     x, w = cache
     N, T, D = x.shape
-    _grad_shape("dout", dout, (N, T, w.shape[1]), "(N, T, M)")
+    check_grad("dout", dout, (N, T, w.shape[1]), "(N, T, M)")
     dout2 = dout.reshape(N * T, -1)
     dx = (dout2 @ w.T).reshape(N, T, D)
     dw = x.reshape(N * T, D).T @ dout2

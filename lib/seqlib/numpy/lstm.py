@@ -25,16 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy.rnn import _same_shape
-from seqlib.shapes import Dims
-
-
-def _sigmoid_(s):
-    """σ(s) in place, as (1 + tanh(s/2)) / 2: one transcendental, and no exp that can overflow."""
-    np.multiply(s, 0.5, out=s)
-    np.tanh(s, out=s)
-    s *= 0.5
-    s += 0.5
+from seqlib.numpy.rnn import sigmoid
+from seqlib.shapes import Dims, check_grad
 
 
 def _gates(a, prev_c, next_c, tanh_c, next_h):
@@ -44,7 +36,7 @@ def _gates(a, prev_c, next_c, tanh_c, next_h):
     preallocated (N, T, ·) buffers without a temporary per gate.
     """
     H = next_c.shape[-1]
-    _sigmoid_(a[:, : 3 * H])
+    sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])
     np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])
     i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
     np.multiply(f, prev_c, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
@@ -121,8 +113,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     Returns dx (N, D), dprev_h (N, H), dprev_c (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,).
     """
     x, prev_h, prev_c, Wx, Wh, act, tanh_c = cache
-    _same_shape("dnext_h", dnext_h, prev_h, "(N, H)")
-    _same_shape("dnext_c", dnext_c, prev_c, "(N, H)")
+    check_grad("dnext_h", dnext_h, prev_h.shape, "(N, H)")
+    check_grad("dnext_c", dnext_c, prev_c.shape, "(N, H)")
     da = np.empty_like(act)
     dprev_c = _dgates(dnext_h, dnext_c, act, prev_c, tanh_c, da)
     return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
@@ -185,10 +177,10 @@ def _backward(dh, cache, dc_last=None):
     """lstm_backward that also takes the gradient of the final cell state c_T (N, H) and
     returns dc0: (dx, dh0, dc0, dWx, dWh, db). Stacked layers and seq2seq need both ends."""
     x, h0, c0, Wx, Wh, act, c, tanh_c, h = cache
-    _same_shape("dh", dh, h, "(N, T, H)")
+    check_grad("dh", dh, h.shape, "(N, T, H)")
     N, T, H = h.shape
     if dc_last is not None:
-        _same_shape("dc_last", dc_last, c0, "(N, H)")
+        check_grad("dc_last", dc_last, c0.shape, "(N, H)")
     da = np.empty_like(act)
     dprev_h = np.zeros_like(h0)
     dprev_c = np.zeros_like(c0) if dc_last is None else dc_last

@@ -1,7 +1,7 @@
 """Whole models assembled from the layers: a language model, a sentence classifier, seq2seq.
 
-Chapters: "Language models" (LanguageModel, sampling), "Sequence classification"
-(SentenceClassifier) and "Sequence to sequence" (Seq2Seq). Assignment: solutions/char_rnn.
+Chapters: "Language models" (book/04_language_models.md: LanguageModel, sampling),
+"Sequence classification" (SentenceClassifier) and "Sequence to sequence" (Seq2Seq).
 
 Each model keeps its weights in one flat dict ``params`` (name -> array) and has
 ``loss(...) -> (loss, grads)``, with ``grads`` keyed like ``params``: the pair an optimizer
@@ -148,6 +148,12 @@ def _length_groups(lengths):
     return [(int(ell), np.flatnonzero(lengths == ell)) for ell in np.unique(lengths)]
 
 
+def _check_tokens(tokens, V):
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= V):
+        bad = tokens[(tokens < 0) | (tokens >= V)].flat[0]
+        raise ValueError(f"tokens has a value {bad} outside [0, V) = [0, {V})")
+
+
 def _log_softmax(scores):
     shifted = scores - scores.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -221,6 +227,7 @@ class LanguageModel:
         """
         dims = Dims()
         dims.check("tokens", tokens, "N", dtype="int")
+        _check_tokens(tokens, self.V)
         p = self.params
         state0 = self.rnn.from_public("state", state, dims["N"])
         emb, _ = word_embedding_forward(tokens[:, None], p["W_embed"])
@@ -454,6 +461,7 @@ class Seq2Seq:
         """
         dims = Dims()
         dims.check("tokens", tokens, "B", dtype="int")
+        _check_tokens(tokens, self.V)
         p = self.params
         state0 = self.decoder.from_public("state", state, dims["B"])
         emb, _ = word_embedding_forward(tokens[:, None], p["tgt_W_embed"])

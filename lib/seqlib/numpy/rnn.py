@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, check_grad
 
 ACTIVATIONS = ("tanh", "sigmoid")
 
@@ -26,10 +26,16 @@ def _check_activation(activation: str) -> None:
         raise ValueError(f"activation is {activation!r}, expected one of {ACTIVATIONS}")
 
 
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    """Logistic function, stable for large |a| (never exponentiates a positive number)."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function as (1 + tanh(a/2)) / 2: no exp that can overflow for large |a|.
+
+    out=a computes it in place, which the LSTM and GRU use on their gate buffers.
+    """
+    out = np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
 
 
 def _activate(a: np.ndarray, activation: str) -> np.ndarray:
@@ -66,7 +72,7 @@ def rnn_step_backward(dnext_h, cache):
     Returns dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,).
     """
     x, prev_h, Wx, Wh, next_h, activation = cache
-    _same_shape("dnext_h", dnext_h, next_h, "(N, H)")
+    check_grad("dnext_h", dnext_h, next_h.shape, "(N, H)")
     da = dnext_h * _activation_grad(next_h, activation)
     return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
@@ -108,7 +114,7 @@ def rnn_backward(dh, cache):
     the end from all the per-step pre-activation gradients.
     """
     x, h0, Wx, Wh, h, activation = cache
-    _same_shape("dh", dh, h, "(N, T, H)")
+    check_grad("dh", dh, h.shape, "(N, T, H)")
     N, T, H = h.shape
     da = np.empty_like(h)
     dprev_h = np.zeros_like(h0)
@@ -122,11 +128,3 @@ def rnn_backward(dh, cache):
     dWh = h_prev.reshape(N * T, H).T @ da2
     return dx, dprev_h, dWx, dWh, da2.sum(axis=0)
 
-
-def _same_shape(name, grad, like, letters):
-    """Upstream gradients must match the forward output exactly; nothing is broadcast."""
-    shape = getattr(grad, "shape", None)
-    if shape is None:
-        raise TypeError(f"{name} must be an array, got {type(grad).__name__}")
-    if tuple(shape) != like.shape:
-        raise ValueError(f"{name} has shape {tuple(shape)}, expected {letters} = {like.shape}")

@@ -30,9 +30,8 @@ import numpy as np
 
 from seqlib.numpy import gru as _gru
 from seqlib.numpy import lstm as _lstm
-from seqlib.numpy.layers import _grad_shape
-from seqlib.numpy.rnn import _check_activation, _same_shape, rnn_backward, rnn_forward
-from seqlib.shapes import Dims
+from seqlib.numpy.rnn import _check_activation, rnn_backward, rnn_forward
+from seqlib.shapes import Dims, check_grad
 
 CELLS = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -162,7 +161,7 @@ def stacked_backward(dh, cache, dstate=None):
     """
     cell, K, H, x_shape, h_n, caches = cache
     N, T, _ = x_shape
-    _grad_shape("dh", dh, (N, T, K * H), "(N, T, K*H)")
+    check_grad("dh", dh, (N, T, K * H), "(N, T, K*H)")
     dh_n = dc_n = None
     if dstate is not None:
         if cell == "lstm":
@@ -173,7 +172,7 @@ def stacked_backward(dh, cache, dstate=None):
             dh_n = dstate
         for name, g in (("dh_n", dh_n), ("dc_n", dc_n)):
             if g is not None:
-                _same_shape(name, g, h_n, "(L*K, N, H)")
+                check_grad(name, g, h_n.shape, "(L*K, N, H)")
     dh0 = np.zeros_like(h_n)
     dc0 = np.zeros_like(h_n) if cell == "lstm" else None
     dparams = [[None] * K for _ in caches]

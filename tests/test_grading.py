@@ -1,0 +1,54 @@
+"""seqlib.grading: the checks inside the assignments say what was expected and what came back."""
+
+import numpy as np
+import pytest
+
+import seqlib.numpy as ref
+from seqlib import grading
+
+
+def test_expect_close_reports_the_worst_entry():
+    expected = np.array([[0.1, 0.2], [0.3, 0.4]])
+    got = expected.copy()
+    got[1, 0] = 0.9
+    with pytest.raises(AssertionError, match=r"at index \(1, 0\): got 0\.9, expected 0\.3"):
+        grading.expect_close("next_h", got, expected)
+    grading.expect_close("next_h", expected + 1e-12, expected)
+
+
+def test_expect_close_rejects_wrong_shapes_types_and_nan():
+    with pytest.raises(AssertionError, match=r"expected shape \(2, 3\), got \(3, 2\)"):
+        grading.expect_close("h", np.zeros((3, 2)), np.zeros((2, 3)))
+    with pytest.raises(AssertionError, match="expected a NumPy array of shape"):
+        grading.expect_close("h", [[0.0]], np.zeros((1, 1)))
+    with pytest.raises(AssertionError, match="NaN"):
+        grading.expect_close("h", np.array([np.nan]), np.zeros(1))
+
+
+def test_checks_survive_a_student_rebinding_numpy():
+    saved = np.abs
+    try:
+        np.abs = lambda x: 0 * x  # would make every difference look like zero
+        with pytest.raises(AssertionError):
+            grading.expect_close("h", np.ones(2), np.zeros(2))
+    finally:
+        np.abs = saved
+
+
+def test_expect_gradient_uses_finite_differences_of_the_given_function():
+    x = np.linspace(-1, 1, 4)
+    dout = np.ones(4)
+    grading.expect_gradient("dx", np.tanh, [x], 0, 1 - np.tanh(x) ** 2, dout, tol=1e-9)
+    with pytest.raises(AssertionError, match="finite-difference"):
+        grading.expect_gradient("dx", np.tanh, [x], 0, np.ones(4), dout)
+
+
+def test_forbid_blocks_the_reference_even_through_an_earlier_import():
+    from seqlib.numpy.rnn import rnn_step_forward as captured  # as a student might
+
+    args = [np.ones((1, 2)), np.ones((1, 3)), np.ones((2, 3)), np.ones((3, 3)), np.ones(3)]
+    with grading.forbid(ref.rnn_step_forward):
+        with pytest.raises(RuntimeError, match="your own implementation"):
+            captured(*args)
+    out, _ = captured(*args)  # restored afterwards
+    assert out.shape == (1, 3)
