@@ -156,6 +156,11 @@ def train_seq2seq(args) -> dict:
     out = _out_dir(args, "seq2seq")
     src_vocab, tgt_vocab, (tr_s, tr_t), (va_s, va_t) = prepare_pairs(
         args.data, args.level, args.min_freq, args.max_vocab, args.reverse_source)
+    if args.max_len:
+        # A few very long help paragraphs would set the padded width of whole batches; the
+        # validation set stays complete so that its loss is comparable between runs.
+        keep = [i for i in range(len(tr_s)) if len(tr_s[i]) <= args.max_len and len(tr_t[i]) <= args.max_len + 2]
+        tr_s, tr_t = [tr_s[i] for i in keep], [tr_t[i] for i in keep]
     seed_everything(args.seed)
     model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.embed, args.hidden, num_layers=args.layers,
                     cell=args.cell, dropout=args.dropout, impl=args.impl).to(dev)
@@ -342,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_train(s2s, embed=128, hidden=256, layers=1, batch_size=64, lr=2e-3, epochs=30, dropout=0.0)
     s2s.add_argument("--level", default="word", choices=("char", "word"))
     s2s.add_argument("--min-freq", type=int, default=1)
+    s2s.add_argument("--max-len", type=int, default=None, help="train only on pairs of at most this many tokens")
     s2s.add_argument("--no-reverse-source", dest="reverse_source", action="store_false",
                      help="read the source forwards (default: backwards, as Sutskever et al.)")
     s2s.set_defaults(func=train_seq2seq)

@@ -332,7 +332,7 @@ class Trainer:
                 state = detach_state(state)
                 self.step += 1
                 tokens += n
-                value = float(loss)
+                value = float(loss.detach())
                 window["loss"] += value * n
                 window["n"] += n
                 window["grad"] += grad if grad is not None else 0.0
@@ -398,18 +398,25 @@ def layer_first_state(state):
     return tuple(layer_first_state(s) for s in state)
 
 
-def lm_step_fn(model, device=None):
+def lm_step_fn(model, device=None, forbid=(PAD_ID, BOS_ID, EOS_ID)):
     """step(tokens (B,), state) -> (log_probs (B, V), state) for seqlib.decode, over an RNNLM.
 
-    The state travels batch-first; None means zeros.
+    The state travels batch-first; None means zeros. forbid: token ids given probability 0;
+    a corpus LM never saw <pad>, <bos> or <eos> as targets, yet an untrained or lightly
+    trained one gives them some mass, and a sampled <eos> would end the text early.
     """
     device = device or next(model.parameters()).device
+    forbid = list(forbid)
 
     @torch.no_grad()
     def step(tokens, state):
         x = torch.as_tensor(np.asarray(tokens), device=device)[:, None]
         logits, new = model(x, None if state is None else layer_first_state(state))
-        return torch.log_softmax(logits[:, -1], dim=-1), batch_first_state(new)
+        logits = logits[:, -1]
+        if forbid:
+            logits = logits.clone()
+            logits[:, forbid] = -math.inf
+        return torch.log_softmax(logits, dim=-1), batch_first_state(new)
 
     return step
 

@@ -38,8 +38,8 @@ def sigmoid(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def _activate(a: np.ndarray, activation: str) -> np.ndarray:
-    return np.tanh(a) if activation == "tanh" else sigmoid(a)
+def _activate(a: np.ndarray, activation: str, out: np.ndarray | None = None) -> np.ndarray:
+    return np.tanh(a, out=out) if activation == "tanh" else sigmoid(a, out=out)
 
 
 def _activation_grad(h: np.ndarray, activation: str) -> np.ndarray:
@@ -94,11 +94,16 @@ def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
     dims.check("Wh", Wh, "H,H")
     dims.check("b", b, "H")
     N, T, _ = x.shape
-    xw = x @ Wx + b  # (N, T, H)
-    h = np.empty((N, T, Wh.shape[0]), dtype=np.result_type(x, h0, Wx, Wh, b))
+    # Time-major buffers: each step then reads and writes one contiguous (N, H) block.
+    a = np.ascontiguousarray(x.transpose(1, 0, 2)) @ Wx  # (T, N, H), then a_t in place
+    a += b
+    h = np.empty_like(a)
     prev_h = h0
     for t in range(T):
-        prev_h = h[:, t] = _activate(xw[:, t] + prev_h @ Wh, activation)
+        step = a[t]
+        step += prev_h @ Wh
+        prev_h = _activate(step, activation, out=h[t])
+    h = h.transpose(1, 0, 2)  # batch-first view of the time-major buffer
     return h, (x, h0, Wx, Wh, h, activation)
 
 
@@ -116,15 +121,18 @@ def rnn_backward(dh, cache):
     x, h0, Wx, Wh, h, activation = cache
     check_grad("dh", dh, h.shape, "(N, T, H)")
     N, T, H = h.shape
-    da = np.empty_like(h)
+    h_tm = h.transpose(1, 0, 2)  # time-major, contiguous when it came from rnn_forward
+    dact = _activation_grad(h_tm, activation)  # (T, N, H): d h_t / d a_t for every step at once
+    da = dact * dh.transpose(1, 0, 2)  # dL/da_t from the layer above; time adds the rest below
+    WhT = np.ascontiguousarray(Wh.T)
     dprev_h = np.zeros_like(h0)
     for t in reversed(range(T)):
-        da[:, t] = (dh[:, t] + dprev_h) * _activation_grad(h[:, t], activation)
-        dprev_h = da[:, t] @ Wh.T
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1)  # h_{t-1} for every t
-    da2 = da.reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(x.shape)
-    dWx = x.reshape(N * T, -1).T @ da2
-    dWh = h_prev.reshape(N * T, H).T @ da2
-    return dx, dprev_h, dWx, dWh, da2.sum(axis=0)
-
+        if t < T - 1:
+            da[t] += dprev_h * dact[t]
+        dprev_h = da[t] @ WhT
+    # Every weight gradient is a sum over time: one matrix product over all N*T rows.
+    da2 = da.reshape(T * N, H)
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * N, -1)
+    h_prev = np.concatenate([h0[None], h_tm[:-1]], axis=0).reshape(T * N, H)  # h_{t-1} for every t
+    dx = (da2 @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
+    return dx, dprev_h, x_tm.T @ da2, h_prev.T @ da2, da2.sum(axis=0)
