@@ -1,9 +1,9 @@
 """End to end: release an assignment, submit five students' notebooks, autograde the class.
 
-The five submissions are the cases an instructor meets in every class: a correct one, the
-untouched release, a wrong answer, one that raises, and one that never returns. Each must
-get exactly its score, the broken ones must not cost the others anything, and the summary
-table must say what went wrong.
+The submissions are the cases an instructor meets in every class: a correct one, the
+untouched release, a wrong answer, one that raises, one that never returns, and a file that
+is not a notebook at all. Each gradable one must get exactly its score, the broken ones must
+not cost the others anything, and the summary table must say what went wrong.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ def graded_course(tmp_path_factory):
         "    N, T, H = dh.shape", "    while True:\n        pass\n    N, T, H = dh.shape"))
     assert loops["rnn_backward"] != correct["rnn_backward"]
     _submit(course, "erin", release, loops)  # never returns from rnn_backward
+    broken = course / "submitted" / "frank" / ASSIGNMENT
+    broken.mkdir(parents=True)
+    (broken / f"{ASSIGNMENT}.ipynb").write_text('{"cells": [', encoding="utf-8")  # a truncated upload
 
     graded = _run([sys.executable, "-m", "seqlib.grading", "autograde", ASSIGNMENT], course)
     assert graded.returncode == 0, graded.stdout + graded.stderr
@@ -103,6 +106,9 @@ def test_exported_scores_are_exact(graded_course):
     course, _ = graded_course
     with open(course / "grades" / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    # frank's notebook could not be read: nbgrader may or may not list him, never with points.
+    if "frank" in rows:
+        assert float(rows.pop("frank")["raw_score"] or 0) == 0
     assert set(rows) == set(EXPECTED_SCORES)
     got = {s: float(rows[s]["raw_score"]) for s in rows}
     assert got == {s: float(v) for s, v in EXPECTED_SCORES.items()}
@@ -113,6 +119,9 @@ def test_summary_table_says_what_went_wrong(graded_course):
     course, stdout = graded_course
     with open(course / "grades" / f"{ASSIGNMENT}-summary.csv", newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
+    frank = rows.pop("frank")
+    assert frank["status"] == "NOT GRADED", frank
+    assert frank["problem"].startswith("NotJSONError: Notebook does not appear to be JSON"), frank
     assert {s: float(r["score"]) for s, r in rows.items()} == {s: float(v) for s, v in EXPECTED_SCORES.items()}
     assert rows["alice"]["status"] == "ok" and not rows["alice"]["failed"]
     assert "NotImplementedError" in rows["bob"]["errors"]

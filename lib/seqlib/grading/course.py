@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def autograde(assignment: str, course_dir=".", students: list[str] | None = None
         outcome = api.autograde(assignment, student, force=True, create=True)
         result = StudentResult(student)
         if not outcome.get("success"):
-            result.problem = _last_line(outcome.get("error") or outcome.get("log") or "autograde failed")
+            result.problem = _cause(outcome.get("log", "") + "\n" + outcome.get("error", ""))
         results.append(result)
     return _fill_in(api, assignment, results)
 
@@ -119,9 +120,17 @@ def _read_outcomes(path: Path, result: StudentResult) -> None:
             break
 
 
-def _last_line(text: str) -> str:
+_EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)):?(.*)$")
+
+
+def _cause(text: str) -> str:
+    """The last exception named in nbgrader's log, other than its own "see above" wrapper."""
+    for line in reversed(text.splitlines()):
+        m = _EXCEPTION_LINE.match(line)
+        if m and "NbGraderException" not in m.group(1):
+            return f"{m.group(1).rsplit('.', 1)[-1]}:{m.group(2)}".strip()[:200]
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "unknown error"
+    return lines[-1][:200] if lines else "autograde failed"
 
 
 COLUMNS = ("student", "score", "max_score", "status", "failed", "errors", "timeouts", "problem")
@@ -141,11 +150,17 @@ def _row(r: StudentResult) -> dict:
 
 
 def format_table(results: list[StudentResult]) -> str:
-    """A plain-text table, one row per student."""
-    rows = [dict(zip(COLUMNS, COLUMNS))] + [_row(r) for r in results]
-    widths = {c: max(len(row[c]) for row in rows) for c in COLUMNS}
-    lines = ["  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * widths[c] for c in COLUMNS))
+    """A plain-text table, one row per student; the CSV has the names of the cells."""
+    columns = ("student", "score", "max_score", "status", "failed", "errors", "timeouts", "problem")
+    rows = [dict(zip(columns, columns))]
+    for r in results:
+        row = _row(r)
+        for key, cells in (("failed", r.failed), ("errors", r.errors), ("timeouts", r.timeouts)):
+            row[key] = str(len(cells)) if cells else ""
+        rows.append(row)
+    widths = {c: max(len(row[c]) for row in rows) for c in columns}
+    lines = ["  ".join(row[c].ljust(widths[c]) for c in columns).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * widths[c] for c in columns))
     return "\n".join(lines)
 
 

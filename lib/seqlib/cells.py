@@ -1,0 +1,109 @@
+"""Interpretable cells: which hidden units of a character model track simple properties of the text.
+
+Chapter: "Language models", section on visualising what the units learn (Karpathy, Johnson
+and Fei-Fei 2015, "Visualizing and understanding recurrent networks": a cell that is on
+inside quotes, one that counts the position in a line, one that follows bracket depth).
+
+Framework-free: activations come in as a NumPy array (T, H), one row per character, from
+either engine (seqlib.train.lm_states for seqlib.torch). A feature at step t describes the
+text *after reading character t*, which is what the state after step t can know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["inside_quotes", "position_in_line", "bracket_depth", "text_features", "correlations",
+           "most_correlated_units", "Match"]
+
+OPEN, CLOSE = "([{", ")]}"
+
+
+def inside_quotes(text: str, quotes: str = "\"'") -> np.ndarray:
+    """(T,) 1.0 after reading an opening quote up to (not including) its closing quote, else 0.
+
+    A quote of the other kind inside a string is text, not a delimiter ("it's" stays inside).
+    """
+    out = np.zeros(len(text))
+    open_q = None
+    for t, ch in enumerate(text):
+        if open_q is None and ch in quotes:
+            open_q = ch
+        elif open_q is not None and ch == open_q:
+            open_q = None
+        out[t] = open_q is not None
+    return out
+
+
+def position_in_line(text: str) -> np.ndarray:
+    """(T,) characters read since the last newline: 0 after a newline, k after the k-th character of a line."""
+    out = np.zeros(len(text))
+    pos = 0
+    for t, ch in enumerate(text):
+        pos = 0 if ch == "\n" else pos + 1
+        out[t] = pos
+    return out
+
+
+def bracket_depth(text: str) -> np.ndarray:
+    """(T,) open brackets ( [ { not yet closed after reading character t (never below 0)."""
+    out = np.zeros(len(text))
+    depth = 0
+    for t, ch in enumerate(text):
+        if ch in OPEN:
+            depth += 1
+        elif ch in CLOSE:
+            depth = max(depth - 1, 0)
+        out[t] = depth
+    return out
+
+
+def text_features(text: str) -> dict[str, np.ndarray]:
+    """The lecture's three features of a text, each (T,)."""
+    return {"inside quotes": inside_quotes(text), "position in line": position_in_line(text),
+            "bracket depth": bracket_depth(text)}
+
+
+def correlations(activations, feature) -> np.ndarray:
+    """(H,) Pearson correlation of every unit's activation with one feature over time.
+
+    activations: (T, H).  feature: (T,). A unit (or feature) that never changes has no
+    correlation to speak of and gets 0, not NaN.
+    """
+    a = np.asarray(activations, dtype=np.float64)
+    f = np.asarray(feature, dtype=np.float64)
+    if a.ndim != 2 or f.shape != (a.shape[0],):
+        raise ValueError(f"activations has shape {a.shape} and feature {f.shape}, expected (T, H) and (T,)")
+    a = a - a.mean(axis=0)
+    f = f - f.mean()
+    denom = np.sqrt((a * a).sum(axis=0) * (f @ f))
+    num = f @ a
+    return np.divide(num, denom, out=np.zeros_like(num), where=denom > 1e-12)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One unit's correlation with one feature: r in [-1, 1] (a negative r is as telling)."""
+
+    feature: str
+    unit: int
+    r: float
+
+
+def most_correlated_units(activations, features, k: int = 3) -> dict[str, list[Match]]:
+    """For each feature, the k units whose activation correlates most with it (by |r|), best first.
+
+    activations: (T, H).  features: a dict name -> (T,) array, or a text (its text_features).
+    """
+    if isinstance(features, str):
+        features = text_features(features)
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k is {k!r}, expected an integer >= 1")
+    out = {}
+    for name, f in features.items():
+        r = correlations(activations, f)
+        best = np.argsort(-np.abs(r), kind="stable")[:k]
+        out[name] = [Match(name, int(u), float(r[u])) for u in best]
+    return out
