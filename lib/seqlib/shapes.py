@@ -7,7 +7,8 @@ mismatch can say what was expected and why::
     ValueError: prev_h has shape (3, 5), expected (N, H) = (3, 4)
 
 Nothing here broadcasts: an argument either has exactly the expected shape or the
-call fails with a message that names it.
+call fails with a message that names it. Chapter "Sequences and the vanilla RNN" shows
+one of these errors.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Each ``*_forward`` returns ``(out, cache)``; the matching ``*_backward(dout, cache)``
 returns the gradients of the forward's array arguments, in the same order. A cache
 holds what the backward needs and nothing else. Shape letters: see ``seqlib``.
+
+Built chapter by chapter, from "Sequences and the vanilla RNN" (rnn) to "Sequence to
+sequence" (models.Seq2Seq); each module's docstring names its own chapter.
 """
 
 from seqlib.numpy import convert

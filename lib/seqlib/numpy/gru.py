@@ -1,6 +1,6 @@
 """The gated recurrent unit (GRU), forward and backward by hand.
 
-Chapter: "LSTM and GRU"; assignment: solutions/lstm_gru.
+Chapter: "LSTM and GRU".
 
 The lecture's GRU, batch-first with row vectors (reset="before", the default):
 

@@ -1,6 +1,6 @@
 """The layers around a recurrent core: word embedding, temporal affine, temporal softmax loss.
 
-Chapter: "Language models"; assignment: solutions/rnn_numpy.
+Chapter: "Language models"; the "hello" example of "Sequences and the vanilla RNN" trains with them.
 
 A language model reads token ids x (N, T), looks them up in an embedding W (V, D), runs a
 recurrent network to get h (N, T, H), scores every vocabulary word at every step with one

@@ -1,6 +1,6 @@
 """The LSTM, forward and backward by hand.
 
-Chapter: "LSTM and GRU"; assignment: solutions/lstm_gru.
+Chapter: "LSTM and GRU".
 
 Batch-first, row vectors, gates in the lecture's order i, f, o, g (as in CS231n):
 

@@ -1,7 +1,7 @@
 """Whole models assembled from the layers: a language model, a sentence classifier, seq2seq.
 
-Chapters: "Language models" (book/04_language_models.md: LanguageModel, sampling),
-"Sequence classification" (SentenceClassifier) and "Sequence to sequence" (Seq2Seq).
+Chapters: "Language models" (LanguageModel, sampling),
+"Stacked and bidirectional RNNs" (SentenceClassifier) and "Sequence to sequence" (Seq2Seq).
 
 Each model keeps its weights in one flat dict ``params`` (name -> array) and has
 ``loss(...) -> (loss, grads)``, with ``grads`` keyed like ``params``: the pair an optimizer

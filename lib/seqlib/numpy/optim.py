@@ -1,6 +1,6 @@
 """First-order optimizers as small classes: SGD, momentum, Adagrad (min-char-rnn's), Adam.
 
-Chapter: "Training recurrent networks", where min-char-rnn's training
+Chapter: "Language models", where min-char-rnn's training
 loop is taken apart; gradient clipping, its companion, lives in ``seqlib.numpy.clip``.
 
 Every optimizer works on two dicts that share their keys, ``params`` and ``grads``

@@ -1,6 +1,6 @@
 """Stacked (multi-layer) and bidirectional RNN, LSTM and GRU, forward and backward by hand.
 
-Chapter: "Deeper and bidirectional networks".
+Chapter: "Stacked and bidirectional RNNs".
 
 Layer l reads the outputs of layer l - 1 (layer 0 reads x). A bidirectional layer runs two
 independent cells over the same input, one forwards in time and one backwards, and
