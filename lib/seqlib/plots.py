@@ -130,3 +130,161 @@ def plot_output_distribution(probs: np.ndarray, vocab: Sequence[str], inputs: Se
     ax.set_yticks(range(len(vocab)), [f"'{c}'" for c in vocab])
     ax.set_title("$p(x_{t+1} \\mid x_{\\leq t})$" + (" (target boxed)" if targets is not None else ""))
     return ax
+
+
+# --------------------------------------------------------------------------- training figures
+# Chapters: "Language models" (loss and perplexity curves, samples during training, the
+# interpretable-cells view), "Backpropagation through time" (gradient norm against time
+# step), "Sequence to sequence" (accuracy against source length: the bottleneck).
+
+
+def plot_history(history, axes=None, x: str = "step"):
+    """Loss (nats per token) and perplexity against training progress, train and validation.
+
+    history: a list of dicts as seqlib.train.Trainer.history (keys x, train_loss, valid_loss,
+    train_ppl, valid_ppl; missing keys are skipped). Returns the two axes (loss, perplexity).
+    """
+    if not history:
+        raise ValueError("history is empty: nothing to plot")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss, ax_ppl = axes
+    for key, style, label in (("train", "-", "train"), ("valid", "o-", "validation")):
+        rows = [r for r in history if f"{key}_loss" in r]
+        if not rows:
+            continue
+        xs = [r[x] for r in rows]
+        ax_loss.plot(xs, [r[f"{key}_loss"] for r in rows], style, ms=3, label=label)
+        ax_ppl.plot(xs, [r.get(f"{key}_ppl", float(np.exp(min(r[f"{key}_loss"], 700)))) for r in rows],
+                    style, ms=3, label=label)
+    ax_loss.set(xlabel=x, ylabel="loss (nats per token)", title="cross-entropy")
+    ax_ppl.set(xlabel=x, ylabel="perplexity", title="perplexity = exp(loss)", yscale="log")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    return axes
+
+
+def plot_samples(samples, ax=None, width: int = 70, max_lines: int = 4):
+    """A table of generated text at several stages of training, earliest first.
+
+    samples: a list of (label, text) pairs, or a Trainer history whose records carry a
+    "sample" (labelled "step k"). Each text is shown in a monospace font, wrapped at
+    ``width`` characters, at most ``max_lines`` lines. Returns the axes.
+    """
+    import textwrap
+
+    if samples and isinstance(samples[0], dict):
+        samples = [(f"step {r['step']}", r["sample"]) for r in samples if "sample" in r]
+    if not samples:
+        raise ValueError("samples is empty: give (label, text) pairs or a history with 'sample' entries")
+    rows = []
+    for label, text in samples:
+        lines = []
+        for line in str(text).split("\n"):
+            lines += textwrap.wrap(line, width, replace_whitespace=False, drop_whitespace=False) or [""]
+        rows.append((str(label), "\n".join(lines[:max_lines])))
+    height = sum(r[1].count("\n") + 1.6 for r in rows)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.11 * width + 1.5, 0.22 * height + 0.4))
+    ax.axis("off")
+    y = 1.0
+    for k, (label, text) in enumerate(rows):
+        ax.text(0.0, y, label, ha="left", va="top", fontsize=9, fontweight="bold", transform=ax.transAxes)
+        ax.text(0.16, y, text, ha="left", va="top", fontsize=9, family="monospace", transform=ax.transAxes,
+                bbox=dict(fc="#f7f7f7" if k % 2 else "white", ec="none"))
+        y -= (text.count("\n") + 1.6) / height
+    return ax
+
+
+def plot_unit_activation(text: str, values, ax=None, width: int = 80, cmap: str = "RdBu_r",
+                         limit: float | None = None, title: str | None = None):
+    """One hidden unit's activation coloured over the text it reads (the interpretable-cells view).
+
+    values: (T,) one activation per character of text (e.g. seqlib.train.lm_states(...)[:, unit]).
+    Red is positive, blue negative, white zero; limit fixes the colour scale (default max |v|).
+    Lines wrap at newlines and every ``width`` characters. Returns the axes; each character
+    is one Text artist whose background carries its colour.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(text),):
+        raise ValueError(f"values has shape {values.shape}, expected (T,) = ({len(text)},), one per character")
+    limit = limit or max(float(np.abs(values).max()), 1e-12)
+    colours = plt.get_cmap(cmap)
+    row = col = 0
+    cells = []
+    for ch, v in zip(text, values):
+        if ch == "\n":
+            cells.append((row, col, "↵", v))  # the newline's own activation is shown too
+            row, col = row + 1, 0
+            continue
+        if col >= width:
+            row, col = row + 1, 0
+        cells.append((row, col, ch, v))
+        col += 1
+    rows = row + 1
+    cols = max(c for _, c, _, _ in cells) + 1 if cells else 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.12 * cols + 0.4, 0.24 * rows + 0.6))
+    for r, c, ch, v in cells:
+        ax.text(c, -r, ch if ch != " " else "\u00a0", family="monospace", fontsize=9, ha="center", va="center",
+                bbox=dict(boxstyle="square,pad=0.15", fc=colours(0.5 + 0.5 * np.clip(v / limit, -1, 1)), ec="none"))
+    ax.set_xlim(-1, cols)
+    ax.set_ylim(-rows, 1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_gradient_norms(norms, ax=None, labels: Sequence[str] | None = None):
+    """Gradient norm ||dL/dh_t|| against the time step t, on a log scale (vanishing/exploding).
+
+    norms: (T,), or (N, T) averaged over the N samples (seqlib.numpy.gradflow.
+    hidden_gradient_norms), or a dict label -> either, one line per entry (e.g. one per cell
+    type). Returns the axes.
+    """
+    ax = ax or plt.gca()
+    if isinstance(norms, dict):
+        items = list(norms.items())
+    else:
+        norms = np.asarray(norms)
+        items = [(labels[0] if labels else None, norms)]
+    for label, n in items:
+        n = np.asarray(n, dtype=float)
+        if n.ndim == 2:
+            n = n.mean(axis=0)
+        if n.ndim != 1:
+            raise ValueError(f"norms for {label!r} has shape {n.shape}, expected (T,) or (N, T)")
+        ax.semilogy(np.arange(1, len(n) + 1), n, "o-", ms=3, label=label)
+    ax.set(xlabel="time step t (the loss is at the last step)", ylabel=r"$\|\partial L / \partial h_t\|$",
+           title="gradient norm through time")
+    if any(label is not None for label, _ in items):
+        ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    return ax
+
+
+def plot_accuracy_by_length(lengths, correct=None, ax=None, label: str | None = None, min_count: int = 1):
+    """Accuracy of a translator against source length: a fixed-size state forgets long inputs.
+
+    lengths: (n,) source lengths and correct: (n,) bools, or lengths a dict length -> accuracy
+    (correct None). Lengths seen fewer than min_count times are left out. Returns the axes.
+    """
+    ax = ax or plt.gca()
+    if isinstance(lengths, dict):
+        xs = sorted(int(k) for k in lengths)
+        accs = [float(lengths[k] if k in lengths else lengths[str(k)]) for k in xs]
+    else:
+        if correct is None or np.shape(lengths) != np.shape(correct):
+            raise ValueError(f"lengths has shape {np.shape(lengths)} and correct {np.shape(correct)}, "
+                             "expected both (n,)")
+        lengths, correct = np.asarray(lengths), np.asarray(correct, dtype=float)
+        xs = [int(n) for n in np.unique(lengths) if (lengths == n).sum() >= min_count]
+        accs = [float(correct[lengths == n].mean()) for n in xs]
+    ax.plot(xs, accs, "o-", label=label)
+    ax.set(xlabel="source length (tokens)", ylabel="accuracy", ylim=(0, 1.02), title="accuracy against source length")
+    if label is not None:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    return ax

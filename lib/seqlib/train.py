@@ -10,6 +10,7 @@ The Trainer knows nothing about the task; a task object supplies the batches and
     task.train_batches(rng)                      -> iterable of batches (one epoch)
     task.loss(model, batch, state)               -> (mean loss tensor, tokens counted, new state)
     task.evaluate(model, max_batches=None)       -> {"loss": nats per token, ...more metrics}
+    task.batch_tokens(batch)  (optional)         -> tokens read, when the loss counts something else
 
 ``state`` is what a language model carries from one chunk to the next (None for tasks
 without one). The Trainer detaches it after every step: the forward pass of chunk k + 1
@@ -27,7 +28,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -37,7 +38,8 @@ from seqlib.data.batching import LMBatches, classification_batches, seq2seq_batc
 from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 __all__ = ["Trainer", "LMTask", "ClassifierTask", "Seq2SeqTask", "seed_everything", "detach_state",
-           "greedy_translate", "lm_states", "encode_text", "train_numpy_lm"]
+           "greedy_translate", "lm_states", "encode_text", "sample_text", "sample_on_eval",
+           "train_numpy_lm"]
 
 
 def seed_everything(seed: int) -> None:
@@ -76,7 +78,7 @@ def encode_text(vocab: Vocab, text: str) -> np.ndarray:
 
 
 def _tensor(a, device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(a), device=device)
+    return torch.tensor(np.asarray(a), device=device)  # a copy: batches are read-only views
 
 
 # --------------------------------------------------------------------------- tasks
@@ -140,6 +142,10 @@ class ClassifierTask:
     def loss(self, model, batch, state):
         y = _tensor(batch.y, self.device)
         return F.cross_entropy(self._logits(model, batch), y), len(batch.y), None
+
+    def batch_tokens(self, batch) -> int:
+        """Tokens read by one batch (the loss counts sentences; throughput counts tokens)."""
+        return int(batch.lengths.sum())
 
     @torch.no_grad()
     def evaluate(self, model, max_batches: int | None = None) -> dict:
@@ -223,7 +229,9 @@ class Trainer:
 
     After fit(), ``model`` holds the best weights and ``history`` one dict per evaluation:
     step, epoch, seconds, tokens, lr, train_loss (mean since the last evaluation), train_ppl,
-    valid_loss, valid_ppl, grad_norm, tokens_per_s, and the task's other metrics as valid_*.
+    valid_loss, valid_ppl, grad_norm (mean before clipping), tokens_per_s (training tokens per
+    second of the whole run so far, evaluations included), best (whether it improved), and
+    the task's other metrics as valid_*.
     """
 
     def __init__(self, model: torch.nn.Module, task, *, optimizer=None, lr: float = 2e-3, clip: float | None = 5.0,
@@ -257,6 +265,7 @@ class Trainer:
         self.best_loss = math.inf
         self.best_state: dict | None = None
         self.step = 0
+        self.bad_evals = 0
         self.stop_reason = ""
 
     # ---- one evaluation: history, schedule, best checkpoint, early stopping
@@ -279,8 +288,6 @@ class Trainer:
         if improved:
             self.best_loss, self.bad_evals = loss, 0
             self.best_state = copy.deepcopy(self.model.state_dict())
-            if self.checkpoint is not None:
-                self.save(self.checkpoint)
         else:
             self.bad_evals += 1
         if self.schedule == "plateau":
@@ -288,6 +295,8 @@ class Trainer:
         if self.on_eval is not None:
             self.on_eval(self, record)
         self.history.append(record)
+        if improved and self.checkpoint is not None:
+            self.save(self.checkpoint)  # now, not at the end: a run that is killed keeps its best
         if self.patience is not None and self.bad_evals >= self.patience:
             self.stop_reason = f"early stopping: no improvement in {self.bad_evals} evaluations"
             return True
@@ -331,7 +340,7 @@ class Trainer:
                     self.scheduler.step()
                 state = detach_state(state)
                 self.step += 1
-                tokens += n
+                tokens += self.task.batch_tokens(batch) if hasattr(self.task, "batch_tokens") else n
                 value = float(loss.detach())
                 window["loss"] += value * n
                 window["n"] += n
@@ -364,6 +373,8 @@ class Trainer:
         bar.close()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+            if self.checkpoint is not None:
+                self.save(self.checkpoint)  # the same best weights, with the whole history
         self.model.eval()
         return self.history
 
@@ -431,6 +442,40 @@ def seq2seq_step_fn(model):
         return log_probs, batch_first_state(new)
 
     return step
+
+
+def sample_text(model, vocab: Vocab, prime: str = "\n", length: int = 500, temperature: float = 1.0,
+                top_k: int | None = None, seed: int | None = 0) -> str:
+    """Text generated by an RNNLM after reading prime (the prime itself is not repeated)."""
+    from seqlib.decode import sample
+
+    ids = encode_text(vocab, prime) if prime else np.array([], dtype=np.int64)
+    if len(ids) == 0:
+        ids = np.array([vocab.stoi.get("\n", BOS_ID)], dtype=np.int64)
+    state = None
+    if len(ids) > 1:
+        with torch.no_grad():
+            _, st = model(torch.as_tensor(ids[None, :-1], device=next(model.parameters()).device))
+        state = batch_first_state(st)
+    # The last prime token plays the part of <bos>: decoding starts by reading it.
+    hyp = sample(lm_step_fn(model), state, bos=int(ids[-1]), eos=EOS_ID, max_len=length,
+                 temperature=temperature, top_k=top_k, rng=seed)
+    return vocab.decode(hyp.tokens)
+
+
+def sample_on_eval(vocab: Vocab, prime: str = "\n", length: int = 200, temperature: float = 0.8, seed: int = 0):
+    """An on_eval callback for Trainer that adds record["sample"]: text from the model so far.
+
+    The samples of a history are the "samples at several stages of training" figure
+    (seqlib.plots.plot_samples(history)).
+    """
+    def on_eval(trainer, record):
+        was_training = trainer.model.training
+        trainer.model.eval()
+        record["sample"] = sample_text(trainer.model, vocab, prime, length, temperature, seed=seed)
+        trainer.model.train(was_training)
+
+    return on_eval
 
 
 @torch.no_grad()

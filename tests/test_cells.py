@@ -1,0 +1,50 @@
+"""seqlib.cells: the text features of the interpretable-cells view and the search for matching units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqlib.cells import (bracket_depth, correlations, inside_quotes, most_correlated_units, position_in_line,
+                          text_features)
+
+
+def test_features_describe_the_text_after_each_character():
+    text = 'a("b\'c")\nxy'
+    np.testing.assert_array_equal(inside_quotes(text), [0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(bracket_depth(text), [0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(position_in_line(text), [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2])
+    assert set(text_features(text)) == {"inside quotes", "position in line", "bracket depth"}
+
+
+def test_an_unmatched_closing_bracket_does_not_go_negative():
+    np.testing.assert_array_equal(bracket_depth("))(]"), [0, 0, 1, 0])
+
+
+def test_correlation_is_pearson_and_zero_for_constant_units():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 3))
+    a[:, 2] = 1.5
+    f = rng.normal(size=50)
+    r = correlations(a, f)
+    np.testing.assert_allclose(r[:2], [np.corrcoef(a[:, j], f)[0, 1] for j in range(2)])
+    assert r[2] == 0.0
+
+
+def test_the_search_finds_planted_units():
+    rng = np.random.default_rng(1)
+    text = ('x = f("a, b", [1, (2)])\n' * 20) + 'print("done")\n'
+    feats = text_features(text)
+    acts = np.tanh(rng.normal(size=(len(text), 64)))
+    acts[:, 17] = np.tanh(2 * feats["inside quotes"] - 1) + 0.3 * rng.normal(size=len(text))
+    acts[:, 40] = -0.05 * feats["position in line"] + 0.2 * rng.normal(size=len(text))
+    found = most_correlated_units(acts, text, k=2)
+    assert found["inside quotes"][0].unit == 17, found["inside quotes"]
+    assert found["inside quotes"][0].r > 0.8
+    assert found["position in line"][0].unit == 40 and found["position in line"][0].r < -0.8
+    assert [m.unit for m in found["inside quotes"]][1] != 17 and len(found["bracket depth"]) == 2
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="expected \\(T, H\\) and \\(T,\\)"):
+        correlations(np.zeros((5, 2)), np.zeros(4))

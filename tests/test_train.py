@@ -1,0 +1,239 @@
+"""seqlib.train: truncated BPTT really truncates, early stopping and the best checkpoint, decoding helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from seqlib.decode import greedy
+from seqlib.torch import RNNLM, Seq2Seq, load
+from seqlib.train import (LMTask, Trainer, batch_first_state, detach_state, encode_text, greedy_translate,
+                          lm_states, sample_on_eval, seq2seq_step_fn, train_numpy_lm)
+from seqlib.vocab import BOS_ID, EOS_ID, Vocab
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads only spin on a shared machine
+    yield
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- truncated BPTT
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("impl", ["loop", "fused"])
+def test_detach_stops_the_gradient_at_the_chunk_boundary(cell, impl):
+    torch.manual_seed(0)
+    model = RNNLM(7, 4, 5, num_layers=2, cell=cell, impl=impl)
+    x1, x2 = torch.randint(0, 7, (3, 4)), torch.randint(0, 7, (3, 4))
+    h = torch.zeros(2, 3, 5, requires_grad=True)
+    state0 = (h, torch.zeros(2, 3, 5)) if cell == "lstm" else h
+
+    def loss_of_second_chunk(cut):
+        _, state1 = model(x1, state0)
+        logits, _ = model(x2, detach_state(state1) if cut else state1)
+        return logits.sum()
+
+    loss_of_second_chunk(cut=False).backward()
+    assert h.grad is not None and h.grad.abs().sum() > 0, "without detach the gradient must reach chunk 1"
+    h.grad = None
+    loss_of_second_chunk(cut=True).backward()
+    assert h.grad is None, f"after detach_state the gradient still reached chunk 1: {h.grad}"
+
+
+def test_detach_keeps_the_values_and_the_structure():
+    a, b = torch.randn(2, 3, requires_grad=True), torch.randn(2, 3, requires_grad=True)
+    state = (a * 2, b + 1)
+    cut = detach_state(state)
+    assert isinstance(cut, tuple) and len(cut) == 2
+    assert all(not c.requires_grad for c in cut)
+    torch.testing.assert_close(cut[0], a * 2)
+    assert detach_state(None) is None
+
+
+class _Spy(nn.Module):
+    """An RNNLM that records the state each chunk starts from and the one it hands on."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm, self.seen, self.returned = lm, [], []
+        self.config = lm.config
+
+    def forward(self, x, state=None):
+        self.seen.append(state)
+        logits, new = self.lm(x, state)
+        self.returned.append(new)
+        return logits, new
+
+
+def test_the_trainer_carries_the_state_detached_and_resets_it_each_epoch():
+    torch.manual_seed(0)
+    ids = np.random.default_rng(0).integers(0, 6, size=400)
+    spy = _Spy(RNNLM(6, 4, 8, cell="lstm"))
+    task = LMTask(ids, ids[:100], batch_size=2, seq_len=10)
+    steps = len(task.train)
+    Trainer(spy, task, max_epochs=2, patience=None, progress=False).fit()
+    train_calls = [k for k, s in enumerate(spy.seen) if k < steps]  # epoch 1, before its evaluation
+    assert spy.seen[0] is None, "an epoch must start from the zero state"
+    for k in train_calls[1:]:
+        h_in, h_out_prev = spy.seen[k][0], spy.returned[k - 1][0]
+        assert h_in.grad_fn is None and not h_in.requires_grad, f"chunk {k} starts from a state still in the graph"
+        torch.testing.assert_close(h_in, h_out_prev.detach())
+    second_epoch = [k for k, s in enumerate(spy.seen) if k > steps + len(task.valid) - 1]
+    assert spy.seen[second_epoch[0]] is None, "the second epoch must start from the zero state again"
+
+
+# --------------------------------------------------------------------------- early stopping, best checkpoint
+
+
+class _Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.config = {}
+
+
+class _ScriptedTask:
+    """A regression task whose validation losses are scripted, to drive early stopping."""
+
+    carries_state = False
+
+    def __init__(self, valid_losses):
+        self.valid_losses = list(valid_losses)
+        self.evals = 0
+        self.x = torch.randn(8, 3)
+
+    def train_batches(self, rng):
+        return range(1000)
+
+    def loss(self, model, batch, state):
+        return model.lin(self.x).pow(2).mean(), 8, None
+
+    def evaluate(self, model, max_batches=None):
+        self.evals += 1
+        return {"loss": self.valid_losses[self.evals - 1]}
+
+
+def test_early_stopping_keeps_the_best_weights_and_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = _Toy()
+    task = _ScriptedTask([3.0, 2.0, 2.5, 2.6, 2.7, 1.0, 0.5])
+    snapshots = []
+
+    def on_eval(trainer, record):
+        snapshots.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    trainer = Trainer(model, task, lr=0.1, schedule=None, patience=3, eval_every=5, max_epochs=1,
+                      checkpoint=tmp_path / "best.pt", progress=False, on_eval=on_eval, extra={"task": "toy"})
+    history = trainer.fit()
+    assert [r["valid_loss"] for r in history] == [3.0, 2.0, 2.5, 2.6, 2.7], "must stop after 3 evaluations without improvement"
+    assert "early stopping" in trainer.stop_reason
+    assert [r["best"] for r in history] == [True, True, False, False, False]
+    assert [r["step"] for r in history] == [5, 10, 15, 20, 25]
+    best = snapshots[1]
+    assert not torch.equal(snapshots[1]["lin.weight"], snapshots[4]["lin.weight"]), "training must change the weights"
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, best[k], msg=f"after fit, {k} is not the weight of the best evaluation")
+    ckpt = load(tmp_path / "best.pt")
+    for k, v in ckpt["state_dict"].items():
+        torch.testing.assert_close(v, best[k], msg=f"the checkpoint's {k} is not the best evaluation's")
+    assert ckpt["extra"]["best_valid_loss"] == 2.0 and ckpt["extra"]["task"] == "toy"
+    assert len(ckpt["extra"]["history"]) == 5, "the final checkpoint carries the whole history"
+
+
+def test_no_patience_runs_to_the_step_limit_and_plateau_halves_the_lr():
+    model = _Toy()
+    task = _ScriptedTask([1.0] * 10)
+    trainer = Trainer(model, task, lr=0.1, schedule="plateau", patience=None, eval_every=2, max_steps=10,
+                      progress=False)
+    history = trainer.fit()
+    assert len(history) == 5 and trainer.step == 10
+    assert history[0]["lr"] == pytest.approx(0.1)
+    assert history[-1]["lr"] < 0.1, "ReduceLROnPlateau must lower the rate when the loss stops improving"
+
+
+def test_time_budget_and_dry_run_stop_training():
+    model = _Toy()
+    trainer = Trainer(model, _ScriptedTask([1.0] * 3), max_minutes=1e-9, patience=None, progress=False)
+    trainer.fit()
+    assert trainer.step == 1 and "time budget" in trainer.stop_reason
+    trainer = Trainer(_Toy(), _ScriptedTask([1.0] * 3), dry_run=True, progress=False)
+    history = trainer.fit()
+    assert trainer.step == 2 and len(history) == 1
+
+
+def test_cosine_schedule_needs_its_length():
+    with pytest.raises(ValueError, match="max_steps"):
+        Trainer(_Toy(), _ScriptedTask([1.0]), schedule="cosine")
+
+
+# --------------------------------------------------------------------------- it learns
+
+
+def test_a_small_lm_learns_a_periodic_text_and_samples_it():
+    text = "abcd" * 300
+    vocab = Vocab.build(text)
+    ids = encode_text(vocab, text)
+    torch.manual_seed(0)
+    model = RNNLM(len(vocab), 8, 16, cell="lstm")
+    task = LMTask(ids, ids[:200], batch_size=4, seq_len=20)
+    trainer = Trainer(model, task, lr=1e-2, max_epochs=8, patience=None, progress=False,
+                      on_eval=sample_on_eval(vocab, prime="ab", length=8, temperature=0.1))
+    history = trainer.fit()
+    assert history[-1]["valid_loss"] < 0.1, f"valid loss {history[-1]['valid_loss']:.3f} on a period-4 text"
+    assert history[-1]["valid_ppl"] == pytest.approx(math.exp(history[-1]["valid_loss"]))
+    assert history[-1]["sample"] == "cdabcdab"
+    assert {"train_loss", "tokens_per_s", "grad_norm", "lr", "seconds"} <= set(history[-1])
+
+
+def test_encode_text_matches_vocab_encode():
+    vocab = Vocab.build("hello world")
+    text = "hello, wörld\n"
+    np.testing.assert_array_equal(encode_text(vocab, text), vocab.encode(text))
+
+
+def test_lm_states_are_the_models_own_states():
+    torch.manual_seed(0)
+    model = RNNLM(5, 3, 4, num_layers=2, cell="lstm").eval()
+    ids = np.array([1, 4, 2, 3, 0])
+    c = lm_states(model, ids, which="c", layer=-1)
+    h = lm_states(model, ids, which="h", layer=0)
+    assert c.shape == (5, 4) and h.shape == (5, 4)
+    _, (h_n, c_n) = model(torch.as_tensor(ids[None]))
+    np.testing.assert_allclose(c[-1], torch.tanh(c_n[-1, 0]).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(h[-1], h_n[0, 0].detach().numpy(), atol=1e-6)
+
+
+def test_greedy_translate_equals_seqlib_decode_greedy():
+    torch.manual_seed(0)
+    model = Seq2Seq(9, 8, 6, 10, cell="gru").eval()
+    rng = np.random.default_rng(0)
+    srcs = [rng.integers(4, 9, size=n) for n in (1, 5, 3, 7, 2)]
+    got = greedy_translate(model, srcs, batch_size=2, max_len=6)
+    step = seq2seq_step_fn(model)
+    for src, out in zip(srcs, got):
+        with torch.no_grad():
+            state = model.encode(torch.as_tensor(src[None]), torch.as_tensor([len(src)]))
+        hyp = greedy(step, batch_first_state(state), bos=BOS_ID, eos=EOS_ID, max_len=6)
+        want = [t for t in hyp.tokens if t != EOS_ID]
+        assert out == want, f"batched greedy {out} differs from seqlib.decode.greedy {want} for source {src}"
+
+
+def test_numpy_loop_lowers_the_loss():
+    from seqlib.numpy.models import LanguageModel
+
+    text = "abcabd" * 100
+    vocab = Vocab.build(text)
+    model = LanguageModel(len(vocab), 8, 16, cell="rnn", seed=0)
+    history = train_numpy_lm(model, encode_text(vocab, text), seq_length=12, num_streams=4, max_steps=300, epochs=100,
+                             log_every=50, sample_every=300, sample_length=5, progress=False)
+    assert len(history) == 6 and history[-1]["step"] == 300
+    assert history[-1]["smooth_loss"] < history[0]["smooth_loss"] - 0.5, [r["smooth_loss"] for r in history]
+    assert history[-1]["sample"].shape == (5,)
