@@ -1,11 +1,11 @@
-"""Character-RNN training speed: min-char-rnn's loop against a batched seqlib.numpy LanguageModel.
+"""Character-RNN training speed: min-char-rnn's loop against a batched seqlib.numpy RNNLM.
 Issue 3's target: at least 30x more characters per second with batching.
 
 Both train a tanh RNN with H=100 on chunks of 25 characters, Adagrad (lr 0.1,
 min-char-rnn's) and gradients clipped to [-5, 5], on the same text: the Python standard
 library's source, files sorted by path, the first ~200 KB. min-char-rnn (bench/min_char_rnn.py,
 Andrej Karpathy's program) reads one sequence at a time with one-hot inputs, in float64;
-the LanguageModel reads N streams side by side (seqlib.numpy.bptt), with an embedding of
+the RNNLM reads N streams side by side (seqlib.numpy.bptt), with an embedding of
 D=100 (--embed) in place of the one-hot product, in float64 and then in float32.
 
 What bounds the ratio: batching removes min-char-rnn's Python and matrix-vector overheads,
@@ -38,9 +38,9 @@ def _parse():
     p.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", "1")))
     p.add_argument("--streams", type=int, default=128, help="N, sequences read side by side")
     p.add_argument("--iters", type=int, default=600, help="min-char-rnn iterations (25 chars each)")
-    p.add_argument("--steps", type=int, default=60, help="LanguageModel steps (N * 25 chars each)")
+    p.add_argument("--steps", type=int, default=60, help="RNNLM steps (N * 25 chars each)")
     p.add_argument("--kbytes", type=int, default=200, help="size of the text")
-    p.add_argument("--embed", type=int, default=100, help="D, the LanguageModel's embedding size")
+    p.add_argument("--embed", type=int, default=100, help="D, the RNNLM's embedding size")
     return p.parse_args()
 
 
@@ -55,7 +55,7 @@ import min_char_rnn  # noqa: E402
 
 from seqlib.numpy.bptt import make_streams, truncated_bptt  # noqa: E402
 from seqlib.numpy.clip import clip_grad_value  # noqa: E402
-from seqlib.numpy.models import LanguageModel  # noqa: E402
+from seqlib.numpy.lm import RNNLM  # noqa: E402
 from seqlib.numpy.optim import Adagrad  # noqa: E402
 
 H, SEQ = 100, 25
@@ -91,7 +91,7 @@ def bench_seqlib(text: str, N: int, steps: int, dtype, embed: int) -> tuple[floa
     lookup = {c: i for i, c in enumerate(vocab)}
     data = np.fromiter((lookup[c] for c in text), dtype=np.int64, count=len(text))
     streams = make_streams(data, N)
-    model = LanguageModel(len(vocab), embed, H, cell="rnn", seed=0, dtype=dtype)
+    model = RNNLM(len(vocab), embed, H, cell="rnn", seed=0, dtype=dtype)
     opt = Adagrad(1e-1)
 
     def run(num_steps):
@@ -124,7 +124,7 @@ def main():
           f"smooth_loss/char {loss_ref:.3f}, a slow average that starts at ln V)")
     for dtype in (np.float64, np.float32):
         cps, loss = bench_seqlib(text, args.streams, args.steps, dtype, args.embed)
-        print(f"seqlib LanguageModel ({np.dtype(dtype).name}): {cps:10,.0f} chars/s  ({args.steps} steps of "
+        print(f"seqlib RNNLM ({np.dtype(dtype).name}): {cps:10,.0f} chars/s  ({args.steps} steps of "
               f"N={args.streams} streams, D={args.embed}, loss/char {loss:.3f})  "
               f"ratio {cps / cps_ref:.1f}x  (target >= 30x)")
 

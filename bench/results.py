@@ -210,7 +210,7 @@ def render(results: dict) -> str:
         r = results["lm"]
         target = "≤ 1.40 nats/char (GPU target)"
         lines += ["## Character LM on `shakespeare` (2-layer LSTM)", "",
-                  f"| budget | device | hidden | valid nats/char | valid bits/char |", "|---|---|---|---|---|",
+                  "| budget | device | hidden | valid nats/char | valid bits/char |", "|---|---|---|---|---|",
                   f"| {r['minutes_budget']} min | {r['device']} | {r['hidden']} | **{r['valid_nats_per_char']}** | "
                   f"{r['valid_bits_per_char']} |", "",
                   f"Trained on {r['steps'] * r['batch_size'] * 100:,} characters (each of the {r['steps']} steps: "

@@ -6,7 +6,6 @@ must pass all its tests. Here the other half: the release a student gets must fa
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess

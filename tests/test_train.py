@@ -227,11 +227,11 @@ def test_greedy_translate_equals_seqlib_decode_greedy():
 
 
 def test_numpy_loop_lowers_the_loss():
-    from seqlib.numpy.models import LanguageModel
+    from seqlib.numpy import RNNLM
 
     text = "abcabd" * 100
     vocab = Vocab.build(text)
-    model = LanguageModel(len(vocab), 8, 16, cell="rnn", seed=0)
+    model = RNNLM(len(vocab), 8, 16, cell="rnn", seed=0)
     history = train_numpy_lm(model, encode_text(vocab, text), seq_length=12, num_streams=4, max_steps=300, epochs=100,
                              log_every=50, sample_every=300, sample_length=5, progress=False)
     assert len(history) == 6 and history[-1]["step"] == 300

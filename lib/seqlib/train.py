@@ -548,7 +548,7 @@ def train_numpy_lm(model, ids, seq_length: int = 25, num_streams: int = 16, opti
                    sample_length: int = 200, seed: int = 0, progress: bool = True) -> list[dict]:
     """min-char-rnn's loop, batched: N streams, chunks of T steps, smoothed loss, samples.
 
-    model: a seqlib.numpy.models.LanguageModel.  ids: (M,) token ids.
+    model: a seqlib.numpy.lm.RNNLM.  ids: (M,) token ids.
     Reuses seqlib.numpy.bptt (streams, chunks, carried state) and seqlib.numpy.optim (Adam by
     default). Returns history: one dict per log_every steps with step, seconds,
     smooth_loss (nats per token, exponential average as in min-char-rnn), and, every

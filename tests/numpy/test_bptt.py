@@ -5,7 +5,7 @@ import pytest
 
 from seqlib.gradcheck import check_gradients, rel_error
 from seqlib.numpy.bptt import bptt_chunks, make_streams, train_truncated_bptt, truncated_bptt
-from seqlib.numpy.models import LanguageModel
+from seqlib.numpy import RNNLM
 from seqlib.numpy.optim import SGD, Adam
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -35,7 +35,7 @@ def _state_allclose(a, b):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_carried_state_gives_the_full_sequence_forward(cell):
-    model = LanguageModel(5, 3, 4, cell=cell, num_layers=2, seed=1)
+    model = RNNLM(5, 3, 4, cell=cell, num_layers=2, seed=1)
     streams = _streams()
     full_loss, _, full_state = model.loss(streams[:, :-1], streams[:, 1:], return_state=True)
     results = list(truncated_bptt(model, streams, 4))
@@ -52,7 +52,7 @@ def test_carried_state_gives_the_full_sequence_forward(cell):
 def test_gradients_stop_at_the_chunk_boundary(cell):
     # Fixed seeds: at h = 1e-4 the finite-difference noise is ~1e-12, so an entry that
     # happens to be ~1e-7 would fail the elementwise 1e-6 on noise alone; these draw none.
-    model = LanguageModel(5, 3, 3, cell=cell, num_layers=1, seed=1)
+    model = RNNLM(5, 3, 3, cell=cell, num_layers=1, seed=1)
     streams = _streams(seed=1, N=2, S=7)
     (_, _, state1), (loss2, grads2, _) = list(truncated_bptt(model, streams, 3))[:2]
     x2, y2 = streams[:, 3:6], streams[:, 4:7]
@@ -86,8 +86,8 @@ def test_gradients_stop_at_the_chunk_boundary(cell):
 
 
 def test_training_reads_updated_parameters_chunk_after_chunk():
-    model = LanguageModel(5, 3, 4, seed=0)
-    twin = LanguageModel(5, 3, 4, seed=0)
+    model = RNNLM(5, 3, 4, seed=0)
+    twin = RNNLM(5, 3, 4, seed=0)
     streams = _streams(seed=4, S=13)
     losses, state = train_truncated_bptt(model, streams, 4, SGD(0.5))
     # The same loop written out: a step after every chunk, the state carried.
@@ -105,7 +105,7 @@ def test_training_reads_updated_parameters_chunk_after_chunk():
 def test_truncated_training_learns_a_periodic_text():
     text = np.tile(np.array([0, 1, 2, 3, 1, 2, 4]), 40)
     streams = make_streams(text, 4)
-    model = LanguageModel(5, 8, 16, cell="lstm", seed=0)
+    model = RNNLM(5, 8, 16, cell="lstm", seed=0)
     opt, state = Adam(2e-2), None
     first = None
     for _ in range(15):

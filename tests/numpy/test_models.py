@@ -5,7 +5,7 @@ import pytest
 
 from seqlib import decode
 from seqlib.gradcheck import check_gradients
-from seqlib.numpy.models import LanguageModel, Seq2Seq, SentenceClassifier, shift_right
+from seqlib.numpy import RNNLM, Seq2Seq, SentenceClassifier, shift_right
 from seqlib.numpy.optim import Adam
 
 CELLS = ["rnn", "lstm", "gru"]
@@ -44,7 +44,7 @@ def _state(model, N, rng):
 @pytest.mark.parametrize("cell", CELLS)
 def test_language_model_gradients(cell, num_layers):
     rng = np.random.default_rng(1)
-    model = LanguageModel(4, 3, 2, cell=cell, num_layers=num_layers, seed=1)
+    model = RNNLM(4, 3, 2, cell=cell, num_layers=num_layers, seed=1)
     x, y = rng.integers(0, 4, (2, 3)), rng.integers(0, 4, (2, 3))
     mask = np.array([[True, True, True], [True, True, False]])
     assert_gradients(model, x, y, mask, _state(model, 2, rng))
@@ -55,7 +55,7 @@ def test_language_model_gradients(cell, num_layers):
 @pytest.mark.parametrize("cell", CELLS)
 def test_classifier_gradients(cell, num_layers, bidirectional):
     rng = np.random.default_rng(1)
-    model = SentenceClassifier(4, 3, 3, 2, cell=cell, num_layers=num_layers, bidirectional=bidirectional, seed=1)
+    model = SentenceClassifier(4, 3, 2, 3, cell=cell, num_layers=num_layers, bidirectional=bidirectional, seed=1)
     x = rng.integers(0, 4, (3, 3))
     mask = np.arange(3) < np.array([3, 1, 2])[:, None]
     assert_gradients(model, x, np.array([0, 2, 1]), mask)
@@ -89,7 +89,7 @@ def test_language_model_overfits_four_sequences(cell):
     rng = np.random.default_rng(0)
     seqs = rng.integers(0, 6, (4, 9))
     seqs[:, 0] = [0, 1, 2, 3]  # distinct first tokens: every next token is determined
-    model = LanguageModel(6, 8, 16, cell=cell, num_layers=2, seed=0)
+    model = RNNLM(6, 8, 16, cell=cell, num_layers=2, seed=0)
     start = model.loss(seqs[:, :-1], seqs[:, 1:])[0]
     final = _train(model, (seqs[:, :-1], seqs[:, 1:]), 150, 3e-2)
     # Summed over 8 steps: chance is 8 log 6 = 14.3
@@ -102,7 +102,7 @@ def test_classifier_overfits_eight_sentences(cell, bidirectional):
     x = rng.integers(0, 6, (8, 5))
     mask = np.arange(5) < np.array([5, 2, 3, 4, 5, 3, 2, 4])[:, None]
     y = np.array([0, 1, 2, 0, 1, 2, 1, 0])
-    model = SentenceClassifier(6, 3, 8, 16, cell=cell, bidirectional=bidirectional, seed=0)
+    model = SentenceClassifier(6, 8, 16, 3, cell=cell, bidirectional=bidirectional, seed=0)
     final = _train(model, (x, y, mask), 150, 3e-2)
     assert final < 0.05, final
     np.testing.assert_array_equal(model.predict(x, mask), y)
@@ -145,7 +145,7 @@ def _same_loss_and_grads(a, b):
 @pytest.mark.parametrize("cell", CELLS)
 def test_classifier_ignores_padding(cell):
     rng = np.random.default_rng(2)
-    model = SentenceClassifier(5, 2, 3, 4, cell=cell, num_layers=2, bidirectional=True, seed=0)
+    model = SentenceClassifier(5, 3, 4, 2, cell=cell, num_layers=2, bidirectional=True, seed=0)
     x = rng.integers(0, 5, (3, 4))
     mask = np.arange(4) < np.array([4, 2, 3])[:, None]
     y = np.array([1, 0, 1])
@@ -184,7 +184,7 @@ def _nll_by_steps(step, state, inputs, targets, mask):
 @pytest.mark.parametrize("cell", CELLS)
 def test_language_model_step_and_state_agree_with_loss(cell):
     rng = np.random.default_rng(4)
-    model = LanguageModel(6, 3, 4, cell=cell, num_layers=2, seed=0)
+    model = RNNLM(6, 3, 4, cell=cell, num_layers=2, seed=0)
     x, y = rng.integers(0, 6, (2, 5)), rng.integers(0, 6, (2, 5))
     mask = rng.random((2, 5)) > 0.3
     h0 = _state(model, 2, rng)
@@ -210,7 +210,7 @@ def test_seq2seq_step_from_encode_agrees_with_teacher_forced_loss(cell):
 
 
 def test_sampling_follows_the_tempered_distribution():
-    model = LanguageModel(4, 2, 3, seed=0)
+    model = RNNLM(4, 2, 3, seed=0)
     p = np.array([0.1, 0.2, 0.3, 0.4])
     model.params["W_out"][:] = 0.0  # every step predicts p, whatever the state
     model.params["b_out"][:] = np.log(p)
@@ -222,7 +222,7 @@ def test_sampling_follows_the_tempered_distribution():
 
 
 def test_sample_shapes_reproducibility_and_greedy_limit():
-    model = LanguageModel(7, 3, 5, cell="lstm", seed=0)
+    model = RNNLM(7, 3, 5, cell="lstm", seed=0)
     a = model.sample(2, 12, rng=3)
     assert a.shape == (12,) and a.dtype.kind == "i" and a.min() >= 0 and a.max() < 7
     np.testing.assert_array_equal(a, model.sample(2, 12, rng=3))
@@ -234,7 +234,7 @@ def test_sample_shapes_reproducibility_and_greedy_limit():
 
 
 def test_params_are_read_at_every_call():
-    model = LanguageModel(5, 3, 4, seed=0)
+    model = RNNLM(5, 3, 4, seed=0)
     x = np.zeros((1, 3), dtype=np.int64)
     before = model.loss(x, x)[0]
     model.params["b_out"][0] += 5.0  # in place, as the optimizers do
@@ -245,7 +245,7 @@ def test_params_are_read_at_every_call():
 
 
 def test_language_model_rejects_bad_input():
-    model = LanguageModel(5, 3, 4, num_layers=2, cell="lstm")
+    model = RNNLM(5, 3, 4, num_layers=2, cell="lstm")
     x = np.zeros((2, 3), dtype=np.int64)
     with pytest.raises(ValueError, match=r"x has dtype float64, expected an integer array"):
         model.loss(x.astype(float), x)
@@ -268,13 +268,13 @@ def test_language_model_rejects_bad_input():
     with pytest.raises(ValueError, match=r"temperature is 0.0"):
         model.sample(0, 3, temperature=0)
     with pytest.raises(ValueError, match=r"cell is 'lstmm'"):
-        LanguageModel(5, 3, 4, cell="lstmm")
+        RNNLM(5, 3, 4, cell="lstmm")
     with pytest.raises(ValueError, match=r"num_layers is 0"):
-        LanguageModel(5, 3, 4, num_layers=0)
+        RNNLM(5, 3, 4, num_layers=0)
 
 
 def test_classifier_and_seq2seq_reject_bad_input():
-    clf = SentenceClassifier(5, 2, 3, 4)
+    clf = SentenceClassifier(5, 3, 4, 2)
     x = np.zeros((2, 3), dtype=np.int64)
     with pytest.raises(ValueError, match=r"y has shape \(3,\), expected \(N,\) = \(2,\)"):
         clf.loss(x, np.zeros(3, dtype=np.int64))

@@ -23,6 +23,7 @@ def _print_info(d: dict, indent: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """python -m seqlib.data list | info NAME | fetch NAME; returns the exit status."""
     p = argparse.ArgumentParser(prog="python -m seqlib.data", description="The course's named datasets.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every dataset, with its size and whether it is cached")

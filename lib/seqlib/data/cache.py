@@ -42,6 +42,7 @@ def cache_dir() -> Path:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks so large archives need no memory."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -50,10 +51,12 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_text(text: str) -> str:
+    """Hex SHA-256 of a text encoded as UTF-8: the checksum of what a dataset builds."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def human_size(n: int) -> str:
+    """A byte count for people: 2061715 -> "2.1 MB" (decimal units, as package indexes show)."""
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -66,6 +66,7 @@ def register(ds: Dataset) -> Dataset:
 
 
 def get(name: str) -> Dataset:
+    """The registered dataset called name; an unknown name lists the known ones."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -73,6 +74,7 @@ def get(name: str) -> Dataset:
 
 
 def names() -> list[str]:
+    """Every registered dataset name, sorted."""
     return sorted(REGISTRY)
 
 

@@ -10,6 +10,7 @@ from seqlib.grading import course
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Grade or summarize one assignment for the class; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m seqlib.grading", description=__doc__)
     parser.add_argument("command", choices=["autograde", "summary"])
     parser.add_argument("assignment")

@@ -25,6 +25,7 @@ TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt")
 
 @dataclass
 class StudentResult:
+    """One student's outcome: score, and the grade_ids of failed, erroring and timed-out cells."""
     student: str
     score: float | None = None
     max_score: float | None = None
@@ -56,6 +57,7 @@ def load_api(course_dir: str | os.PathLike = "."):
 
 
 def submitted_students(api, assignment: str) -> list[str]:
+    """Students with a folder submitted/<student>/<assignment>/, sorted."""
     root = Path(api.coursedir.root) / api.coursedir.submitted_directory
     return sorted(p.parent.name for p in root.glob(f"*/{assignment}") if p.is_dir())
 
@@ -165,6 +167,7 @@ def format_table(results: list[StudentResult]) -> str:
 
 
 def write_csv(results: list[StudentResult], path: str | os.PathLike) -> None:
+    """Write the summary, one row per student with the names of the cells, to path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:

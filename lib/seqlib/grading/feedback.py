@@ -13,6 +13,7 @@ from nbgrader.preprocessors import ClearHiddenTests
 
 
 class HideHiddenTests(ClearHiddenTests):
+    """ClearHiddenTests, plus tracebacks of hidden-test cells cut to their error message."""
     def preprocess_cell(self, cell, resources, cell_index):
         had_hidden = self.begin_test_delimeter in cell.source
         cell, resources = super().preprocess_cell(cell, resources, cell_index)

@@ -5,7 +5,7 @@ returns the gradients of the forward's array arguments, in the same order. A cac
 holds what the backward needs and nothing else. Shape letters: see ``seqlib``.
 
 Built chapter by chapter, from "Sequences and the vanilla RNN" (rnn) to "Sequence to
-sequence" (models.Seq2Seq); each module's docstring names its own chapter.
+sequence" (seq2seq.Seq2Seq); each module's docstring names its own chapter.
 """
 
 from seqlib.numpy import convert
@@ -34,7 +34,9 @@ from seqlib.numpy.gradflow import (
     hidden_jacobians,
     recurrent_singular_values,
 )
-from seqlib.numpy.models import LanguageModel, Seq2Seq, SentenceClassifier, shift_right
+from seqlib.numpy.classifier import SentenceClassifier
+from seqlib.numpy.lm import RNNLM
+from seqlib.numpy.seq2seq import Seq2Seq, shift_right
 from seqlib.numpy.optim import SGD, Adagrad, Adam, Momentum
 
 __all__ = [
@@ -72,7 +74,7 @@ __all__ = [
     "bptt_chunks",
     "truncated_bptt",
     "train_truncated_bptt",
-    "LanguageModel",
+    "RNNLM",
     "SentenceClassifier",
     "Seq2Seq",
     "shift_right",

@@ -10,7 +10,7 @@ the forward pass sees one unbroken sequence; but that state enters as a constant
 backpropagation stops at the chunk boundary: each update costs T steps of BPTT, whatever
 the length of the text.
 
-Any model works whose loss has the form of LanguageModel.loss::
+Any model works whose loss has the form of RNNLM.loss::
 
     loss, grads, state = model.loss(x, y, h0=state, return_state=True)
 

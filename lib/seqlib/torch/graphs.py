@@ -27,6 +27,10 @@ _graphs: OrderedDict = OrderedDict()
 
 
 def enabled(example: torch.Tensor) -> bool:
+    """Whether to capture CUDA graphs for tensors like example.
+
+    Only on CUDA, not inside another capture, and unless SEQLIB_CUDA_GRAPHS is "0".
+    """
     return (example.is_cuda and os.environ.get("SEQLIB_CUDA_GRAPHS", "1") != "0"
             and not torch.cuda.is_current_stream_capturing())
 

@@ -34,6 +34,7 @@ IMPLS = ("loop", "fused")
 
 
 def check_impl(impl: str) -> str:
+    """Return impl if it is "loop" or "fused"; anything else is a ValueError."""
     if impl not in IMPLS:
         raise ValueError(f"impl is {impl!r}, expected one of {IMPLS}")
     return impl

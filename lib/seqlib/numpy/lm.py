@@ -1,0 +1,132 @@
+"""A language model: embedding -> stacked RNN/LSTM/GRU -> temporal affine -> softmax loss.
+
+Chapter: "Language models". The PyTorch mirror is seqlib.torch.lm.RNNLM; the shared parts
+(params layout, batch-first states) are described in seqlib.numpy._model_parts.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from seqlib.numpy._model_parts import (
+    Stack,
+    check_int,
+    check_tokens,
+    init_affine,
+    init_embedding,
+    init_rng,
+    log_softmax,
+)
+from seqlib.numpy.layers import (
+    temporal_affine_backward,
+    temporal_affine_forward,
+    temporal_softmax_loss,
+    word_embedding_backward,
+    word_embedding_forward,
+)
+from seqlib.shapes import Dims
+
+
+class RNNLM:
+    """Embedding -> stacked RNN/LSTM/GRU -> temporal affine -> softmax loss at every step.
+
+    RNNLM(vocab_size V, embed_size D, hidden_size H, num_layers L=1, cell="rnn",
+          seed=0, dtype=np.float64)
+
+    params: W_embed (V, D); per layer l: Wx_l{l} (D or H, G*H), Wh_l{l} (H, G*H), b_l{l};
+    W_out (H, V), b_out (V,); G = 1 (rnn), 4 (lstm), 3 (gru).
+    """
+
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="rnn", seed=0,
+                 dtype=np.float64):
+        self.V = check_int("vocab_size", vocab_size)
+        self.rnn = Stack("", cell, check_int("embed_size", embed_size), check_int("hidden_size", hidden_size),
+                          check_int("num_layers", num_layers))
+        self.cell, self.H, self.L = cell, hidden_size, num_layers
+        rng = init_rng(seed)
+        self.params = {"W_embed": init_embedding(rng, self.V, embed_size, dtype)}
+        self.params.update(self.rnn.init(rng, dtype))
+        self.params["W_out"], self.params["b_out"] = init_affine(rng, hidden_size, self.V, dtype)
+
+    def initial_state(self, N):
+        """The zero state for N sequences: h (N, L, H), or (h, c) for the LSTM."""
+        return self.rnn.to_public(self.rnn.zero_state(check_int("N", N), self.params["W_out"].dtype))
+
+    def loss(self, x, y, mask=None, h0=None, return_state=False):
+        """Cross-entropy of the next token at every unmasked step, summed over time, averaged over N.
+
+        x: (N, T) input ids in [0, V)   y: (N, T) target ids (usually x shifted left by one)
+        mask: (N, T) bool, False where y is padding; None means every step counts.
+        h0: the state before the first step, h (N, L, H) or (h, c) for the LSTM; None for zeros.
+            It is a constant here: no gradient flows into it (truncated BPTT stops there).
+        Returns (loss, grads), grads keyed like params; with return_state=True, also the
+        state after the last step, (loss, grads, state), to carry into the next chunk.
+        """
+        dims = Dims()
+        dims.check("x", x, "N,T", dtype="int")
+        dims.check("y", y, "N,T", dtype="int")
+        if mask is not None:
+            dims.check("mask", mask, "N,T", dtype="bool")
+        N = dims["N"]
+        p = self.params
+        state0 = None if h0 is None else self.rnn.from_public("h0", h0, N)
+        if mask is None:
+            mask = np.ones(x.shape, dtype=bool)
+
+        emb, c_emb = word_embedding_forward(x, p["W_embed"])
+        h, state, c_rnn = self.rnn.forward(p, emb, state0)
+        scores, c_out = temporal_affine_forward(h, p["W_out"], p["b_out"])
+        loss, dscores = temporal_softmax_loss(scores, y, mask)
+
+        dh, dW_out, db_out = temporal_affine_backward(dscores, c_out)
+        demb, _, grads = self.rnn.backward(dh, c_rnn)
+        grads["W_embed"] = word_embedding_backward(demb, c_emb)
+        grads["W_out"], grads["b_out"] = dW_out, db_out
+        grads = {k: grads[k] for k in p}  # the order of params
+        if return_state:
+            return loss, grads, self.rnn.to_public(state)
+        return loss, grads
+
+    def step(self, tokens, state):
+        """One step of generation, the step function of seqlib.decode.
+
+        tokens: (N,) ids of the current tokens.  state: h (N, L, H) or (h, c), e.g. initial_state(N).
+        Returns log_probs (N, V) of the next token and the new state.
+        """
+        dims = Dims()
+        dims.check("tokens", tokens, "N", dtype="int")
+        check_tokens(tokens, self.V)
+        p = self.params
+        state0 = self.rnn.from_public("state", state, dims["N"])
+        emb, _ = word_embedding_forward(tokens[:, None], p["W_embed"])
+        h, new_state, _ = self.rnn.forward(p, emb, state0)
+        return log_softmax(h[:, 0] @ p["W_out"] + p["b_out"]), self.rnn.to_public(new_state)
+
+    def sample(self, start_token, length, temperature=1.0, rng=None, h0=None):
+        """Sample ``length`` tokens after ``start_token`` from softmax(scores / temperature).
+
+        start_token: an int, or (N,) ids to sample N sequences at once.
+        temperature > 0: below 1 sharpens the distribution, above 1 flattens it.
+        rng: a numpy Generator or a seed.  h0: the starting state, as in loss.
+        Returns (length,) ids, or (N, length) when start_token is an array; the start
+        token itself is not included.
+        """
+        single = np.ndim(start_token) == 0
+        tokens = np.atleast_1d(np.asarray(start_token))
+        Dims().check("start_token", tokens, "N", dtype="int")
+        length = check_int("length", length, minimum=0)
+        temperature = float(temperature)
+        if not temperature > 0 or not np.isfinite(temperature):
+            raise ValueError(f"temperature is {temperature}, expected a positive number")
+        rng = np.random.default_rng(rng)
+        N = tokens.shape[0]
+        state = self.initial_state(N) if h0 is None else h0
+        out = np.empty((N, length), dtype=np.int64)
+        for t in range(length):
+            log_probs, state = self.step(tokens, state)
+            p = np.exp(log_softmax(log_probs / temperature))
+            # Inverse-CDF sampling, one uniform draw per row; the clip guards the rounding
+            # of a cumulative sum that ends a hair below 1.
+            u = rng.random((N, 1))
+            tokens = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), self.V - 1)
+            out[:, t] = tokens
+        return out[0] if single else out
