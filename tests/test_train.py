@@ -11,7 +11,7 @@ from torch import nn
 
 from seqlib.decode import greedy
 from seqlib.torch import RNNLM, Seq2Seq, load
-from seqlib.train import (LMTask, Trainer, batch_first_state, detach_state, encode_text, greedy_translate,
+from seqlib.train import (LMTask, Trainer, detach_state, encode_text, greedy_translate,
                           lm_states, sample_on_eval, seq2seq_step_fn, train_numpy_lm)
 from seqlib.vocab import BOS_ID, EOS_ID, Vocab
 
@@ -221,7 +221,7 @@ def test_greedy_translate_equals_seqlib_decode_greedy():
     for src, out in zip(srcs, got):
         with torch.no_grad():
             state = model.encode(torch.as_tensor(src[None]), torch.as_tensor([len(src)]))
-        hyp = greedy(step, batch_first_state(state), bos=BOS_ID, eos=EOS_ID, max_len=6)
+        hyp = greedy(step, state, bos=BOS_ID, eos=EOS_ID, max_len=6)
         want = [t for t in hyp.tokens if t != EOS_ID]
         assert out == want, f"batched greedy {out} differs from seqlib.decode.greedy {want} for source {src}"
 

@@ -233,7 +233,7 @@ def translate_texts(model, src_vocab: Vocab, tgt_vocab: Vocab, texts, beam: int 
                     max_len: int | None = None, length_penalty: float = 0.0) -> list[str]:
     """Translations of texts by beam search (beam 1: greedy), one at a time."""
     from seqlib.decode import beam_search
-    from seqlib.train import batch_first_state, seq2seq_step_fn
+    from seqlib.train import seq2seq_step_fn
 
     step = seq2seq_step_fn(model)
     outs = []
@@ -241,7 +241,7 @@ def translate_texts(model, src_vocab: Vocab, tgt_vocab: Vocab, texts, beam: int 
         src = encode_source(src_vocab, text, reverse_source)
         with torch.no_grad():
             state = model.encode(torch.as_tensor(src[None]), torch.as_tensor([len(src)]))
-        hyps = beam_search(step, batch_first_state(state), bos=BOS_ID, eos=EOS_ID, beam_size=beam,
+        hyps = beam_search(step, state, bos=BOS_ID, eos=EOS_ID, beam_size=beam,
                            max_len=max_len or 2 * len(src) + 10, length_penalty=length_penalty)
         outs.append(tgt_output(tgt_vocab, hyps[0].tokens))
     return outs

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from seqlib.data.batching import LMBatches, classification_batches, seq2seq_batches
+from seqlib.torch.stacked import transpose_state
 from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 __all__ = ["Trainer", "LMTask", "ClassifierTask", "Seq2SeqTask", "seed_everything", "detach_state",
@@ -395,53 +396,30 @@ def _plain(history):
 # --------------------------------------------------------------------------- decoding helpers
 
 
-def batch_first_state(state):
-    """(L, N, H) tensors -> (N, L, H): seqlib.decode wants the batch dimension first."""
-    if isinstance(state, torch.Tensor):
-        return state.transpose(0, 1).contiguous()
-    return tuple(batch_first_state(s) for s in state)
+def lm_step_fn(model, forbid=(PAD_ID, BOS_ID, EOS_ID)):
+    """RNNLM.step without gradients, for seqlib.decode, with some tokens never generated.
 
-
-def layer_first_state(state):
-    """The inverse of batch_first_state: (N, L, H) -> (L, N, H), what the torch models take."""
-    if isinstance(state, torch.Tensor):
-        return state.transpose(0, 1).contiguous()
-    return tuple(layer_first_state(s) for s in state)
-
-
-def lm_step_fn(model, device=None, forbid=(PAD_ID, BOS_ID, EOS_ID)):
-    """step(tokens (B,), state) -> (log_probs (B, V), state) for seqlib.decode, over an RNNLM.
-
-    The state travels batch-first; None means zeros. forbid: token ids given probability 0;
-    a corpus LM never saw <pad>, <bos> or <eos> as targets, yet an untrained or lightly
-    trained one gives them some mass, and a sampled <eos> would end the text early.
+    forbid: token ids given probability 0. A corpus LM never saw <pad>, <bos> or <eos> as
+    targets, yet an untrained or lightly trained one gives them some mass, and a sampled
+    <eos> would end the text early.
     """
-    device = device or next(model.parameters()).device
     forbid = list(forbid)
 
     @torch.no_grad()
     def step(tokens, state):
-        x = torch.as_tensor(np.asarray(tokens), device=device)[:, None]
-        logits, new = model(x, None if state is None else layer_first_state(state))
-        logits = logits[:, -1]
+        log_probs, state = model.step(tokens, state)
         if forbid:
-            logits = logits.clone()
-            logits[:, forbid] = -math.inf
-        return torch.log_softmax(logits, dim=-1), batch_first_state(new)
+            log_probs = log_probs.clone()
+            log_probs[:, forbid] = -math.inf
+            log_probs = torch.log_softmax(log_probs, dim=-1)
+        return log_probs, state
 
     return step
 
 
 def seq2seq_step_fn(model):
-    """step(tokens (B,), state) for seqlib.decode over Seq2Seq.step, state batch-first."""
-    device = next(model.parameters()).device
-
-    @torch.no_grad()
-    def step(tokens, state):
-        log_probs, new = model.step(torch.as_tensor(np.asarray(tokens), device=device), layer_first_state(state))
-        return log_probs, batch_first_state(new)
-
-    return step
+    """Seq2Seq.step without gradients, for seqlib.decode."""
+    return torch.no_grad()(model.step)
 
 
 def sample_text(model, vocab: Vocab, prime: str = "\n", length: int = 500, temperature: float = 1.0,
@@ -456,7 +434,7 @@ def sample_text(model, vocab: Vocab, prime: str = "\n", length: int = 500, tempe
     if len(ids) > 1:
         with torch.no_grad():
             _, st = model(torch.as_tensor(ids[None, :-1], device=next(model.parameters()).device))
-        state = batch_first_state(st)
+        state = transpose_state(st)  # the model's layer-first state, batch-first for decoding
     # The last prime token plays the part of <bos>: decoding starts by reading it.
     hyp = sample(lm_step_fn(model), state, bos=int(ids[-1]), eos=EOS_ID, max_len=length,
                  temperature=temperature, top_k=top_k, rng=seed)

@@ -1,5 +1,6 @@
 """RNNLM, SentenceClassifier and Seq2Seq: tiny models that must learn, and agree across impls."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,3 +119,24 @@ def test_seq2seq_step_and_teacher_forcing_agree_with_forward():
     assert_close("step 0", mixed[:, 0], logits[:, 0], 1e-12)
     assert_close("same generator seed", mixed, again, 0.0)
     assert (mixed - logits).abs().max() > 1e-6 and (mixed - free).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_rnnlm_step_is_the_decode_step_function(cell):
+    """step() fed a sequence token by token gives forward()'s distributions, state batch-first."""
+    from seqlib.decode import beam_search, greedy
+
+    model = st.RNNLM(11, 6, 8, num_layers=2, cell=cell).double().eval()
+    tokens = torch.randint(0, 11, (3, 5))
+    logits, _ = model(tokens)
+    state = None
+    with torch.no_grad():
+        for t in range(5):
+            log_probs, state = model.step(tokens[:, t].numpy(), state)  # NumPy ids, as decode passes
+            assert_close(f"step {t}", log_probs, torch.log_softmax(logits[:, t], -1), 1e-12)
+    h = state[0] if cell == "lstm" else state
+    assert h.shape == (3, 2, 8), "the state must be batch-first (N, L, H) for seqlib.decode"
+    with torch.no_grad():
+        start = model.step(np.array([4]), None)[1]
+        best = beam_search(model.step, start, bos=4, eos=0, beam_size=1, max_len=6)[0]
+        assert best.tokens == greedy(model.step, start, bos=4, eos=0, max_len=6).tokens

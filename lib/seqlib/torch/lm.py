@@ -13,10 +13,11 @@ parameters.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import make_rnn
+from seqlib.torch.stacked import make_rnn, transpose_state
 
 
 class RNNLM(nn.Module):
@@ -55,3 +56,15 @@ class RNNLM(nn.Module):
         check_tokens("tokens", tokens, "N,T", self.vocab_size)
         h, state = self.rnn(self.drop(self.embed(tokens)), state, lengths=lengths)
         return self.out(self.drop(h)), state
+
+    def step(self, tokens, state=None):
+        """One token for each of N sequences: the step function of seqlib.decode.
+
+        tokens: (N,) ids (a tensor or a NumPy array); state: batch-first (N, L, H) (LSTM: a
+        pair), or None for zeros. Returns log_probs (N, V) for the next token and the new
+        state, batch-first, like seqlib.numpy.lm.RNNLM.step.
+        """
+        tokens = torch.as_tensor(tokens, device=self.embed.weight.device)
+        check_tokens("tokens", tokens, "N", self.vocab_size)
+        logits, state = self(tokens[:, None], None if state is None else transpose_state(state))
+        return torch.log_softmax(logits[:, 0], dim=-1), transpose_state(state)

@@ -21,7 +21,7 @@ from torch import nn
 
 from seqlib.shapes import Dims
 from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import make_rnn
+from seqlib.torch.stacked import make_rnn, transpose_state
 
 
 class Seq2Seq(nn.Module):
@@ -53,10 +53,16 @@ class Seq2Seq(nn.Module):
         self.encoder.impl = self.decoder.impl = value
 
     def encode(self, src, src_lengths=None):
-        """src: (N, S) ids; src_lengths: (N,) or None. Returns the decoder's initial state."""
+        """src: (N, S) ids; src_lengths: (N,) or None.
+
+        Returns the decoder's initial state, batch-first (N, L, H) (LSTM: a pair), as step takes it.
+        """
+        return transpose_state(self._encode(src, src_lengths))
+
+    def _encode(self, src, src_lengths=None):
         check_tokens("src", src, "N,S", self.src_vocab_size)
         _, state = self.encoder(self.drop(self.src_embed(src)), lengths=src_lengths)
-        return state
+        return state  # layer-first, as the decoder takes it
 
     def _decode(self, tokens, state):
         h, state = self.decoder(self.drop(self.tgt_embed(tokens)), state)
@@ -72,7 +78,7 @@ class Seq2Seq(nn.Module):
         dims = Dims()
         check_tokens("src", src, "N,S", self.src_vocab_size, dims)
         check_tokens("tgt", tgt, "N,T", self.tgt_vocab_size, dims)
-        state = self.encode(src, src_lengths)
+        state = self._encode(src, src_lengths)
         if teacher_forcing_ratio == 1.0:
             return self._decode(tgt, state)[0]  # every input known: one call over all steps
         logits, inp = [], tgt[:, 0]
@@ -86,10 +92,13 @@ class Seq2Seq(nn.Module):
         return torch.stack(logits, dim=1)
 
     def step(self, tokens, state):
-        """One decoder step: tokens (N,) ids, state from encode or the previous step.
+        """One decoder step, the step function of seqlib.decode (greedy, sampling, beam search).
 
-        Returns log_probs (N, V) for the next token and the new state.
+        tokens: (N,) ids (a tensor or a NumPy array); state: batch-first (N, L, H) (LSTM: a
+        pair), from encode or the previous step. Returns log_probs (N, V) for the next token
+        and the new state, batch-first, like seqlib.numpy.seq2seq.Seq2Seq.step.
         """
+        tokens = torch.as_tensor(tokens, device=self.tgt_embed.weight.device)
         check_tokens("tokens", tokens, "N", self.tgt_vocab_size)
-        logits, state = self._decode(tokens[:, None], state)
-        return torch.log_softmax(logits[:, 0], dim=-1), state
+        logits, state = self._decode(tokens[:, None], transpose_state(state))
+        return torch.log_softmax(logits[:, 0], dim=-1), transpose_state(state)

@@ -242,4 +242,18 @@ def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs):
     classes = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
     if cell not in classes:
         raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+    if kwargs.get("num_layers", 1) == 1:
+        kwargs["dropout"] = 0.0  # dropout acts between layers: one layer has none (torch warns)
     return classes[cell](input_size, hidden_size, **kwargs)
+
+
+def transpose_state(state):
+    """Swap the first two dimensions of a recurrent state: (L*K, N, H) <-> (N, L*K, H).
+
+    torch.nn keeps states layer-first; the step functions of seqlib.decode (and the
+    NumPy models) keep them batch-first, so beams can be reordered by their first index.
+    An LSTM's state is the pair (h, c); both are swapped.
+    """
+    if isinstance(state, tuple):
+        return tuple(transpose_state(s) for s in state)
+    return state.transpose(0, 1).contiguous()
