@@ -296,3 +296,14 @@ def test_classifier_and_seq2seq_reject_bad_input():
         s2s.step(np.zeros(1, dtype=np.int64), np.zeros((1, 4)))
     with pytest.raises(ValueError, match=r"bos is 6, expected an id in \[0, tgt_vocab_size\)"):
         Seq2Seq(5, 6, 3, 4, bos=6)
+
+
+def test_rnnlm_step_starts_from_zeros_when_state_is_none():
+    """None means the zero state, as in seqlib.torch's RNNLM.step."""
+    model = RNNLM(5, 3, 4, num_layers=2, cell="lstm", seed=0)
+    tokens = np.array([1, 3])
+    a, state_a = model.step(tokens, None)
+    b, state_b = model.step(tokens, model.initial_state(2))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(state_a[0], state_b[0])
+    assert state_a[0].shape == (2, 2, 4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqlib.numpy.layers import word_embedding_forward
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
 from seqlib.shapes import Dims
 
@@ -152,3 +153,23 @@ def check_tokens(tokens, V):
 def log_softmax(scores):
     shifted = scores - scores.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def decode_step(stack, params, embed_key, V, tokens, state):
+    """One token through embedding, stack and output layer: a step function of seqlib.decode.
+
+    tokens: (N,) ids in [0, V); state: batch-first (N, L, H) (LSTM: a pair), or None for zeros.
+    Returns log_probs (N, V) of the next token and the new state, batch-first.
+    """
+    dims = Dims()
+    dims.check("tokens", tokens, "N", dtype="int")
+    check_tokens(tokens, V)
+    W_out = params["W_out"]
+    if state is None:
+        state0 = stack.zero_state(dims["N"], W_out.dtype)
+    else:
+        state0 = stack.from_public("state", state, dims["N"])
+    emb, _ = word_embedding_forward(tokens[:, None], params[embed_key])
+    h, new_state, _ = stack.forward(params, emb, state0)
+    return log_softmax(h[:, 0] @ W_out + params["b_out"]), stack.to_public(new_state)
+

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy._model_parts import (
+    decode_step,
     Stack,
     check_int,
-    check_tokens,
     init_affine,
     init_embedding,
     init_rng,
@@ -89,17 +89,11 @@ class RNNLM:
     def step(self, tokens, state):
         """One step of generation, the step function of seqlib.decode.
 
-        tokens: (N,) ids of the current tokens.  state: h (N, L, H) or (h, c), e.g. initial_state(N).
+        tokens: (N,) ids of the current tokens.  state: h (N, L, H) or (h, c), e.g.
+        initial_state(N), or None for zeros.
         Returns log_probs (N, V) of the next token and the new state.
         """
-        dims = Dims()
-        dims.check("tokens", tokens, "N", dtype="int")
-        check_tokens(tokens, self.V)
-        p = self.params
-        state0 = self.rnn.from_public("state", state, dims["N"])
-        emb, _ = word_embedding_forward(tokens[:, None], p["W_embed"])
-        h, new_state, _ = self.rnn.forward(p, emb, state0)
-        return log_softmax(h[:, 0] @ p["W_out"] + p["b_out"]), self.rnn.to_public(new_state)
+        return decode_step(self.rnn, self.params, "W_embed", self.V, tokens, state)
 
     def sample(self, start_token, length, temperature=1.0, rng=None, h0=None):
         """Sample ``length`` tokens after ``start_token`` from softmax(scores / temperature).

@@ -7,14 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy._model_parts import (
+    decode_step,
     Stack,
     check_int,
-    check_tokens,
     init_affine,
     init_embedding,
     init_rng,
     length_groups,
-    log_softmax,
     prefix_lengths,
 )
 from seqlib.numpy.layers import (
@@ -139,11 +138,4 @@ class Seq2Seq:
         encode or a previous step.
         Returns log_probs (B, V) of the next token and the new state.
         """
-        dims = Dims()
-        dims.check("tokens", tokens, "B", dtype="int")
-        check_tokens(tokens, self.V)
-        p = self.params
-        state0 = self.decoder.from_public("state", state, dims["B"])
-        emb, _ = word_embedding_forward(tokens[:, None], p["tgt_W_embed"])
-        h, new_state, _ = self.decoder.forward(p, emb, state0)
-        return log_softmax(h[:, 0] @ p["W_out"] + p["b_out"]), self.decoder.to_public(new_state)
+        return decode_step(self.decoder, self.params, "tgt_W_embed", self.V, tokens, state)
