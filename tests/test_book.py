@@ -67,6 +67,15 @@ def test_chapter_figures_are_drawn_at_build_time(html):
         assert (html / "book" / src).resolve().is_file(), src
 
 
+def test_bptt_chapter_checks_gradients_and_clips_by_norm(html):
+    chapter = unescape((html / "book" / "02_bptt.html").read_text(encoding="utf-8"))
+    errors = [float(e) for e in re.findall(r"relative error (\d\.\de[-+]\d+)", chapter)]
+    assert len(errors) == 5 and max(errors) < 1e-7, errors
+    assert "clipped by norm:  norm   5.00, cosine with the gradient 1.000" in chapter
+    losses = [float(v) for v in re.findall(r"pass \d: last chunk (\d\.\d+) nats/char", chapter)]
+    assert len(losses) == 3 and losses[2] < losses[0], losses
+
+
 def test_chapter_code_ran_and_learned_hello(html):
     chapter = unescape((html / "book" / "01_vanilla_rnn.html").read_text(encoding="utf-8"))
     assert "reads 'hell', predicts 'ello'" in chapter
