@@ -50,14 +50,14 @@ release: env ## regenerate assignments/ from solutions/ (all, or one with A=name
 	@if [ "$(origin A)" = "command line" ]; then names="$(A)"; else names="$$(ls solutions)"; fi; \
 	for name in $$names; do $(BIN)/nbgrader generate_assignment "$$name" --force || exit 1; done
 
-autograde: env ## grade every submission under submitted/*/$(A)/ and print a table per student
+autograde: env ## grade every submission under submitted/*/A/ (A=rnn_numpy) and print a table per student
 	$(BIN)/python -m seqlib.grading autograde $(A)
 
 grades: env ## export every grade in the gradebook to grades/grades.csv
 	mkdir -p grades
 	$(BIN)/nbgrader export --to grades/grades.csv
 
-feedback: env ## write feedback/<student>/$(A)/*.html for every autograded submission
+feedback: env ## write feedback/<student>/A/*.html for every autograded submission of A
 	$(BIN)/nbgrader generate_feedback $(A) --force
 
 clean: ## remove build outputs (keeps .venv and node_modules)
