@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy.layers import word_embedding_forward
+from seqlib.numpy.layers import (
+    temporal_affine_backward,
+    temporal_affine_forward,
+    temporal_softmax_loss,
+    word_embedding_backward,
+    word_embedding_forward,
+)
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
 from seqlib.shapes import Dims
 
@@ -172,4 +178,25 @@ def decode_step(stack, params, embed_key, V, tokens, state):
     emb, _ = word_embedding_forward(tokens[:, None], params[embed_key])
     h, new_state, _ = stack.forward(params, emb, state0)
     return log_softmax(h[:, 0] @ W_out + params["b_out"]), stack.to_public(new_state)
+
+
+def lm_loss(stack, params, embed_key, x, y, mask, state0):
+    """The language-model pipeline, forward and backward: the RNNLM, and Seq2Seq's decoder.
+
+    embedding (params[embed_key]) -> stack -> W_out, b_out -> softmax loss of y under mask.
+    x, y: (N, T) ids; mask: (N, T) bool; state0: the stack's initial state (its own layout)
+    or None for zeros.
+    Returns loss, grads (for the embedding, the stack and the output layer), the gradient
+    of the initial state (stacked's layout) and the final state (stacked's layout).
+    """
+    emb, c_emb = word_embedding_forward(x, params[embed_key])
+    h, state, c_rnn = stack.forward(params, emb, state0)
+    scores, c_out = temporal_affine_forward(h, params["W_out"], params["b_out"])
+    loss, dscores = temporal_softmax_loss(scores, y, mask)
+
+    dh, dW_out, db_out = temporal_affine_backward(dscores, c_out)
+    demb, dstate0, grads = stack.backward(dh, c_rnn)
+    grads[embed_key] = word_embedding_backward(demb, c_emb)
+    grads["W_out"], grads["b_out"] = dW_out, db_out
+    return loss, grads, dstate0, state
 

@@ -8,20 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy._model_parts import (
-    decode_step,
     Stack,
     check_int,
+    decode_step,
     init_affine,
     init_embedding,
     init_rng,
+    lm_loss,
     log_softmax,
-)
-from seqlib.numpy.layers import (
-    temporal_affine_backward,
-    temporal_affine_forward,
-    temporal_softmax_loss,
-    word_embedding_backward,
-    word_embedding_forward,
 )
 from seqlib.shapes import Dims
 
@@ -72,15 +66,7 @@ class RNNLM:
         if mask is None:
             mask = np.ones(x.shape, dtype=bool)
 
-        emb, c_emb = word_embedding_forward(x, p["W_embed"])
-        h, state, c_rnn = self.rnn.forward(p, emb, state0)
-        scores, c_out = temporal_affine_forward(h, p["W_out"], p["b_out"])
-        loss, dscores = temporal_softmax_loss(scores, y, mask)
-
-        dh, dW_out, db_out = temporal_affine_backward(dscores, c_out)
-        demb, _, grads = self.rnn.backward(dh, c_rnn)
-        grads["W_embed"] = word_embedding_backward(demb, c_emb)
-        grads["W_out"], grads["b_out"] = dW_out, db_out
+        loss, grads, _, state = lm_loss(self.rnn, p, "W_embed", x, y, mask, state0)
         grads = {k: grads[k] for k in p}  # the order of params
         if return_state:
             return loss, grads, self.rnn.to_public(state)

@@ -7,19 +7,17 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy._model_parts import (
-    decode_step,
     Stack,
     check_int,
+    decode_step,
     init_affine,
     init_embedding,
     init_rng,
     length_groups,
+    lm_loss,
     prefix_lengths,
 )
 from seqlib.numpy.layers import (
-    temporal_affine_backward,
-    temporal_affine_forward,
-    temporal_softmax_loss,
     word_embedding_backward,
     word_embedding_forward,
 )
@@ -109,21 +107,15 @@ class Seq2Seq:
         dims.check("tgt_mask", tgt_mask, "N,T", dtype="bool")
         state0, (src_shape, c_src, groups) = self._encode(src, src_mask, dims)
         p = self.params
-        emb, c_emb = word_embedding_forward(tgt_in, p["tgt_W_embed"])
-        h, _, c_dec = self.decoder.forward(p, emb, state0)
-        scores, c_out = temporal_affine_forward(h, p["W_out"], p["b_out"])
-        loss, dscores = temporal_softmax_loss(scores, tgt_out, tgt_mask)
-
-        dh, dW_out, db_out = temporal_affine_backward(dscores, c_out)
-        demb, dstate0, grads = self.decoder.backward(dh, c_dec)
-        grads["tgt_W_embed"] = word_embedding_backward(demb, c_emb)
-        grads["W_out"], grads["b_out"] = dW_out, db_out
+        # The decoder is a language model of the target, started from the encoder's state.
+        loss, grads, dstate0, _ = lm_loss(self.decoder, p, "tgt_W_embed", tgt_in, tgt_out, tgt_mask, state0)
         # The decoder's initial state is the encoder's final one: its gradient enters the
         # encoder there, group by group.
-        dsrc = np.zeros(src_shape, dtype=dh.dtype)
+        dtype = p["W_out"].dtype
+        dsrc = np.zeros(src_shape, dtype=dtype)
         for ell, idx, cache in groups:
             dstate = tuple(d[:, idx] for d in dstate0) if self.cell == "lstm" else dstate0[:, idx]
-            dh_enc = np.zeros((len(idx), ell, self.H), dtype=dh.dtype)
+            dh_enc = np.zeros((len(idx), ell, self.H), dtype=dtype)
             dx, _, g = self.encoder.backward(dh_enc, cache, dstate)
             dsrc[idx, :ell] = dx
             for k, v in g.items():
