@@ -140,3 +140,13 @@ def test_rnnlm_step_is_the_decode_step_function(cell):
         start = model.step(np.array([4]), None)[1]
         best = beam_search(model.step, start, bos=4, eos=0, beam_size=1, max_len=6)[0]
         assert best.tokens == greedy(model.step, start, bos=4, eos=0, max_len=6).tokens
+
+
+def test_model_impl_switches_every_recurrent_layer_and_rejects_unknown_names():
+    model = st.Seq2Seq(5, 6, 4, 8, num_layers=2, cell="lstm", impl="loop")
+    assert model.impl == "loop"
+    model.impl = "fused"
+    assert model.encoder.impl == model.decoder.impl == "fused"
+    with pytest.raises(ValueError, match="impl is 'cudnn', expected one of"):
+        model.impl = "cudnn"
+    assert model.impl == "fused"

@@ -13,10 +13,10 @@ from __future__ import annotations
 from torch import nn
 
 from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import make_rnn
+from seqlib.torch.stacked import ModelImplMixin, make_rnn
 
 
-class SentenceClassifier(nn.Module):
+class SentenceClassifier(ModelImplMixin, nn.Module):
     """forward(tokens (N, T), lengths=None) -> logits (N, C)."""
 
     def __init__(self, vocab_size, embed_size, hidden_size, num_classes, num_layers=1, cell="lstm",
@@ -31,14 +31,6 @@ class SentenceClassifier(nn.Module):
         self.rnn = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout,
                             bidirectional=bidirectional, impl=impl)
         self.out = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
-
-    @property
-    def impl(self) -> str:
-        return self.rnn.impl
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        self.rnn.impl = value
 
     def forward(self, tokens, lengths=None):
         """tokens: (N, T) ids in [0, V); lengths: (N,) or None. Returns logits (N, C)."""

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 
 from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import make_rnn, transpose_state
+from seqlib.torch.stacked import ModelImplMixin, make_rnn, transpose_state
 
 
-class RNNLM(nn.Module):
+class RNNLM(ModelImplMixin, nn.Module):
     """Language model over token ids.
 
     forward(tokens (N, T), state=None, lengths=None) -> logits (N, T, V), state
@@ -42,14 +42,6 @@ class RNNLM(nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
         if tie_weights:
             self.out.weight = self.embed.weight  # one Parameter, two uses
-
-    @property
-    def impl(self) -> str:
-        return self.rnn.impl
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        self.rnn.impl = value
 
     def forward(self, tokens, state=None, lengths=None):
         """tokens: (N, T) ids in [0, V). Returns logits (N, T, V) and the final state."""

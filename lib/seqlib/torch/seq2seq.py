@@ -21,10 +21,10 @@ from torch import nn
 
 from seqlib.shapes import Dims
 from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import make_rnn, transpose_state
+from seqlib.torch.stacked import ModelImplMixin, make_rnn, transpose_state
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(ModelImplMixin, nn.Module):
     """forward(src (N, S), tgt (N, T), src_lengths=None, teacher_forcing_ratio=1.0) -> logits (N, T, V).
 
     tgt holds the decoder's inputs, BOS first (the target shifted right); logits[:, t]
@@ -43,14 +43,6 @@ class Seq2Seq(nn.Module):
         self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
         self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
         self.out = nn.Linear(hidden_size, tgt_vocab_size)
-
-    @property
-    def impl(self) -> str:
-        return self.encoder.impl
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        self.encoder.impl = self.decoder.impl = value
 
     def encode(self, src, src_lengths=None):
         """src: (N, S) ids; src_lengths: (N,) or None.

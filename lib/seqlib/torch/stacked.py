@@ -247,6 +247,21 @@ def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs):
     return classes[cell](input_size, hidden_size, **kwargs)
 
 
+class ModelImplMixin:
+    """``impl`` of a model: that of the recurrent layers inside it; setting it switches them all."""
+
+    @property
+    def impl(self) -> str:
+        return next(m.impl for m in self.modules() if isinstance(m, StackedMixin))
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        check_impl(value)
+        for m in self.modules():
+            if isinstance(m, StackedMixin):
+                m.impl = value
+
+
 def transpose_state(state):
     """Swap the first two dimensions of a recurrent state: (L*K, N, H) <-> (N, L*K, H).
 
