@@ -6,6 +6,7 @@ quote, the minimum (least disturbed run) is printed beside it as a check on the 
 
     python bench/lstm_torch_loop_vs_cudnn.py            # CPU, and CUDA when present
     python bench/lstm_torch_loop_vs_cudnn.py --repeats 50 --no-cuda
+    SEQLIB_CUDA_GRAPHS=0 python bench/lstm_torch_loop_vs_cudnn.py --no-cpu   # the loop without CUDA graphs
 
 CPU: N=32, T=50, D=H=128, 2 threads (targets: loop <= 1.5x torch.nn, fused <= 1.05x).
 CUDA: N=64, T=100, D=H=512 (target: loop <= 2x cuDNN).
@@ -14,6 +15,7 @@ CUDA: N=64, T=100, D=H=512 (target: loop <= 2x cuDNN).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -72,7 +74,11 @@ def run(device: str, N: int, T: int, H: int, repeats: int, naive: bool) -> None:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     med = time_all(contenders, x, repeats, sync)
     base, base_min = med["torch.nn.LSTM"]
-    name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    if device == "cuda":
+        graphs = "on" if os.environ.get("SEQLIB_CUDA_GRAPHS", "1") != "0" else "off"
+        name = f"{torch.cuda.get_device_name()} (seqlib loop: CUDA graphs {graphs})"
+    else:
+        name = f"CPU, {torch.get_num_threads()} threads"
     print(f"\n{name}: 2-layer LSTM, N={N}, T={T}, D=H={H}, forward + backward, {repeats} runs")
     print(f"  {'':<24} {'median':>11}   {'ratio':>5}      {'min':>9}   {'ratio':>5}")
     for label, (t, t_min) in med.items():
@@ -84,10 +90,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-cuda", action="store_true")
+    parser.add_argument("--no-cpu", action="store_true")
     parser.add_argument("--no-naive", action="store_true", help="skip the autograd-loop baseline")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run("cpu", N=32, T=50, H=128, repeats=args.repeats, naive=not args.no_naive)
+    if not args.no_cpu:
+        run("cpu", N=32, T=50, H=128, repeats=args.repeats, naive=not args.no_naive)
     if torch.cuda.is_available() and not args.no_cuda:
         run("cuda", N=64, T=100, H=512, repeats=args.repeats, naive=not args.no_naive)
     elif not args.no_cuda:

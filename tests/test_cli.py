@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
     out["lm"] = cli.main(["train", "lm", "--data", "python-stdlib", "--batch-size", "4", "--seq-len", "20",
                           "--out", str(root / "lm"), *SMALL])
     out["seq2seq"] = cli.main(["train", "seq2seq", "--data", "en-ru-numbers", "--batch-size", "8",
-                               "--out", str(root / "s2s"), *SMALL])
+                               "--autocast", "bf16", "--out", str(root / "s2s"), *SMALL])
     try:
         out["classifier"] = cli.main(["train", "classifier", "--data", "sentiment", "--batch-size", "8",
                                       "--dropout", "0", "--out", str(root / "clf"), *SMALL])
@@ -51,6 +51,12 @@ def test_dry_run_writes_a_plain_checkpoint_and_history(trained, task):
     assert ckpt["extra"]["task"] == task and ckpt["config"]["hidden_size"] == 16
     history = json.loads((result["checkpoint"].parent / "history.json").read_text())
     assert history[0]["step"] == 2 and history[0]["valid_loss"] > 0
+
+
+def test_autocast_flag_reaches_the_trainer(trained):
+    assert trained["seq2seq"]["trainer"].autocast == torch.bfloat16
+    assert trained["lm"]["trainer"].autocast is None
+    assert all(p.dtype == torch.float32 for p in trained["seq2seq"]["model"].parameters())
 
 
 def test_sample_continues_the_prime(trained, capsys):

@@ -193,6 +193,28 @@ def test_a_small_lm_learns_a_periodic_text_and_samples_it():
     assert {"train_loss", "tokens_per_s", "grad_norm", "lr", "seconds"} <= set(history[-1])
 
 
+@pytest.mark.parametrize("impl", ["fused", "loop"])
+def test_training_under_bf16_autocast_learns_and_keeps_float32_weights(impl):
+    text = "abcd" * 300
+    vocab = Vocab.build(text)
+    ids = encode_text(vocab, text)
+    torch.manual_seed(0)
+    model = RNNLM(len(vocab), 8, 16, cell="lstm", impl=impl)
+    seen = []  # the output layer's dtype in training forward passes
+    model.out.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype) if mod.training else None)
+    task = LMTask(ids, ids[:200], batch_size=4, seq_len=20)
+    trainer = Trainer(model, task, lr=1e-2, max_epochs=8, patience=None, progress=False, autocast=torch.bfloat16)
+    history = trainer.fit()
+    assert set(seen) == {torch.bfloat16}, "the training forward passes did not run under autocast"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history[-1]["valid_loss"] < 0.1, f"valid loss {history[-1]['valid_loss']:.3f} on a period-4 text"
+
+
+def test_autocast_takes_bfloat16_only():
+    with pytest.raises(ValueError, match="autocast"):
+        Trainer(_Toy(), _ScriptedTask([1.0]), autocast=torch.float16)
+
+
 def test_encode_text_matches_vocab_encode():
     vocab = Vocab.build("hello world")
     text = "hello, wörld\n"

@@ -79,7 +79,8 @@ def _trainer_kwargs(args, out: Path) -> dict:
     return dict(lr=args.lr, clip=args.clip, schedule=None if args.schedule == "none" else args.schedule,
                 patience=args.patience, eval_every=args.eval_every, max_epochs=args.epochs,
                 max_steps=args.max_steps, max_minutes=args.minutes, checkpoint=out / "best.pt", seed=args.seed,
-                dry_run=args.dry_run, progress=not args.quiet)
+                dry_run=args.dry_run, progress=not args.quiet,
+                autocast=torch.bfloat16 if args.autocast == "bf16" else None)
 
 
 # --------------------------------------------------------------------------- train lm
@@ -317,6 +318,9 @@ def _common_train(p, *, embed, hidden, layers, batch_size, lr, epochs, dropout, 
     p.add_argument("--max-vocab", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:K (default: $SEQLIB_DEVICE, else cuda if available)")
+    p.add_argument("--autocast", default="none", choices=("none", "bf16"),
+                   help="bf16: training forward passes under torch.autocast in bfloat16 (fast with --impl fused "
+                        "on a GPU); weights and evaluation stay float32")
     p.add_argument("--out", default=None, help="output folder (default runs/<task>-<data>)")
     p.add_argument("--dry-run", action="store_true", help="two training steps and a short evaluation (CI)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,4 +1,6 @@
-"""The same checks on a CUDA GPU (skipped without one): cuDNN vs our loop, autocast, models."""
+"""The same checks on a CUDA GPU (skipped without one): cuDNN vs our loop, models, CUDA graphs.
+
+Autocast is checked on both devices in test_autocast.py."""
 
 import pytest
 import torch
@@ -37,26 +39,6 @@ def test_loop_matches_cudnn_with_lengths(kind, dtype, tol):
         res[impl] = [out, *finals, x.grad] + [p.grad for p in m.parameters()]
     for k, (a, b) in enumerate(zip(res["loop"], res["fused"])):
         assert_close(f"tensor {k}", a, b, tol * 10 if dtype == torch.float32 else tol)
-
-
-def test_fused_bf16_autocast_is_close_to_float32():
-    m = st.LSTM(D, H, num_layers=2, impl="fused", device="cuda")
-    x = torch.randn(N, T, D, device="cuda")
-    want = m(x)[0]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        got = m(x)[0]
-    assert_close("bf16 output", got.float(), want, 5e-2)
-
-
-def test_loop_under_autocast_runs_in_float32():
-    m = st.GRU(D, H, num_layers=2, device="cuda")
-    x = torch.randn(N, T, D, device="cuda", requires_grad=True)
-    want = m(x)[0]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        got = m(x)[0]
-    got.sum().backward()
-    assert got.dtype == torch.float32
-    assert_close("output", got, want, 1e-6)
 
 
 def test_models_train_on_the_gpu():

@@ -1,4 +1,4 @@
-"""CUDA graphs for the time loops of the loop implementation.
+"""CUDA graphs for the time loops of the loop implementation (the LSTM's, for now).
 
 Chapter: "LSTM and GRU" (section on speed: why a step-by-step loop is slow on a GPU).
 
@@ -13,10 +13,16 @@ device and $SEQLIB_CUDA_GRAPHS is not "0". ``fn`` must be a pure tensor computat
 host synchronisation (.item(), printing), no Python branches on tensor values, and outputs
 that depend only on the inputs, since the replay runs exactly the recorded kernels. One
 graph is kept per key (shapes, dtypes, device); the oldest is dropped past MAX_GRAPHS.
+
+seqlib.torch.lstm records its forward and backward loops (_steps, _steps_backward). The
+RNN's and GRU's loops are not recorded yet: they run eagerly on a GPU, correct but
+launch-bound. tests/torch/test_graphs.py checks this module's bookkeeping on the CPU with a
+stand-in for the graph; tests/torch/test_cuda.py records real graphs on a GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
 
@@ -41,20 +47,23 @@ def run(key: str, fn, *inputs):
     if not enabled(tensors[0]):
         return fn(*inputs)
     full_key = (key, tensors[0].device, tuple((None if t is None else (tuple(t.shape), t.dtype)) for t in inputs))
-    entry = _graphs.get(full_key)
-    if entry is None:
-        entry = _capture(fn, inputs)
-        _graphs[full_key] = entry
-        if len(_graphs) > MAX_GRAPHS:
-            _graphs.popitem(last=False)
-    else:
-        _graphs.move_to_end(full_key)
-    graph, static_in, static_out = entry
-    for buf, t in zip(static_in, inputs):
-        if buf is not None:
-            buf.copy_(t)
-    graph.replay()
-    return tuple(o.clone() for o in static_out)
+    # Streams, captures and replays belong to the current device: make it the inputs' one.
+    with torch.cuda.device(tensors[0].device) if tensors[0].is_cuda else contextlib.nullcontext():
+        entry = _graphs.get(full_key)
+        if entry is None:
+            entry = _capture(fn, inputs)
+            _graphs[full_key] = entry
+            if len(_graphs) > MAX_GRAPHS:
+                _graphs.popitem(last=False)
+        else:
+            _graphs.move_to_end(full_key)
+        graph, static_in, static_out = entry
+        for buf, t in zip(static_in, inputs):
+            if buf is not None:
+                buf.copy_(t)
+        graph.replay()
+        # The next replay overwrites static_out, and several layers share one recording.
+        return tuple(o.clone() for o in static_out)
 
 
 def _capture(fn, inputs):

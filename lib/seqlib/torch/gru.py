@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqlib.torch.rnn import _check_args, project_inputs, weight_grads
+from seqlib.torch.rnn import _check_args, float32_backward, float32_forward, project_inputs, weight_grads
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 
@@ -72,7 +72,7 @@ class GRUFunction(torch.autograd.Function):
     """gru_forward with a hand-written backward."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @float32_forward
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):
         ctx.set_materialize_grads(False)
         H = h0.shape[1]
@@ -100,7 +100,7 @@ class GRUFunction(torch.autograd.Function):
         return h.transpose(0, 1)
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
+    @float32_backward
     @once_differentiable
     def backward(ctx, dh):
         x, h0, w_ih, w_hh, hw, rz, n, h = ctx.saved_tensors

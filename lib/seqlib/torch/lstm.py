@@ -25,7 +25,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from seqlib.torch import graphs
-from seqlib.torch.rnn import _check_args, _summed_bias, project_inputs, weight_grads
+from seqlib.torch.rnn import (_check_args, _summed_bias, float32_backward, float32_forward, project_inputs,
+                             weight_grads)
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 
@@ -123,7 +124,7 @@ class LSTMFunction(torch.autograd.Function):
     """lstm_forward with a hand-written backward (seqlib.numpy.lstm.lstm_backward's)."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @float32_forward
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         ctx.set_materialize_grads(False)
         # tanh(a) = 2 sigmoid(2a) - 1: with the g rows of the weights doubled, one sigmoid
@@ -139,7 +140,7 @@ class LSTMFunction(torch.autograd.Function):
         return h[1:].transpose(0, 1), c[1:].transpose(0, 1)
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
+    @float32_backward
     @once_differentiable
     def backward(ctx, dh, dc):
         x, w_ih, w_hh, gates, c, tanh_c, h = ctx.saved_tensors

@@ -104,6 +104,27 @@ def _summed_bias(b_ih, b_hh):
     return None if b_ih is None else b_ih + b_hh
 
 
+# Autocast (CUDA or CPU) would run some of a hand-written loop's products in bfloat16 and
+# leave others, and the buffers made with empty_like, in float32: the loops would mix dtypes.
+# Their forward casts its inputs to float32 and runs with autocast off, as torch.amp advises
+# for custom Functions; the fused path is the one that runs in bfloat16.
+_AUTOCAST_DEVICES = ("cuda", "cpu")
+
+
+def float32_forward(forward):
+    """Decorate a Function's forward: under autocast, inputs cast to float32, autocast off."""
+    for device_type in _AUTOCAST_DEVICES:
+        forward = torch.amp.custom_fwd(forward, device_type=device_type, cast_inputs=torch.float32)
+    return forward
+
+
+def float32_backward(backward):
+    """Decorate the matching backward: it runs with autocast off, as its forward did."""
+    for device_type in _AUTOCAST_DEVICES:
+        backward = torch.amp.custom_bwd(backward, device_type=device_type)
+    return backward
+
+
 # --------------------------------------------------------------------------------------
 # The vanilla RNN
 # --------------------------------------------------------------------------------------
@@ -142,7 +163,7 @@ class RNNFunction(torch.autograd.Function):
     """rnn_forward with the backward of seqlib.numpy.rnn.rnn_backward."""
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    @float32_forward
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity):
         ctx.set_materialize_grads(False)
         xw = project_inputs(x, w_ih, _summed_bias(b_ih, b_hh))  # (T, N, H)
@@ -156,7 +177,7 @@ class RNNFunction(torch.autograd.Function):
         return h.transpose(0, 1)
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cuda")
+    @float32_backward
     @once_differentiable
     def backward(ctx, dh):
         x, h0, w_ih, w_hh, h = ctx.saved_tensors

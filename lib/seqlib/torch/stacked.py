@@ -50,7 +50,12 @@ def check_tensor(name, value, spec, dims, like):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     dims.check(name, value, spec, finite=False)
     if value.dtype != like.dtype:
-        raise ValueError(f"{name} has dtype {value.dtype}, expected {like.dtype} (the parameters' dtype)")
+        kind = like.device.type
+        if not (torch.is_autocast_enabled(kind) and value.dtype == torch.get_autocast_dtype(kind)):
+            raise ValueError(f"{name} has dtype {value.dtype}, expected {like.dtype} (the parameters' dtype)")
+        # Under autocast a module's own outputs come back in its dtype (the state carried
+        # from the previous chunk, say); cast back, so every path sees what it sees without.
+        value = value.to(like.dtype)
     if value.device != like.device:
         raise ValueError(f"{name} is on {value.device}, expected {like.device} (the parameters' device)")
     return value
@@ -215,7 +220,7 @@ class CellMixin:
             raise ValueError(f"input has shape {tuple(input.shape)}, expected 2 dimensions (N, D); "
                              "add a batch dimension of 1")
         dims = Dims(D=self.input_size, H=self.hidden_size)
-        check_tensor("input", input, "N,D", dims, ref)
+        input = check_tensor("input", input, "N,D", dims, ref)
         if hx is None:
             z = input.new_zeros(input.shape[0], self.hidden_size)
             hx = (z, z) if self._has_cell else z
