@@ -80,3 +80,25 @@ def test_chapter_code_ran_and_learned_hello(html):
     chapter = unescape((html / "book" / "01_vanilla_rnn.html").read_text(encoding="utf-8"))
     assert "reads 'hell', predicts 'ello'" in chapter
     assert "prev_h has shape (2, 5), expected (N, H) = (2, 4)" in chapter
+
+
+def _text(html, name):
+    return unescape(re.sub(r"<[^>]+>", "", (html / "book" / f"{name}.html").read_text(encoding="utf-8")))
+
+
+def test_language_model_chapter_beats_its_baselines_and_finds_units(html):
+    chapter = _text(html, "03_language_models")
+    table = {name.strip(): float(nats) for name, nats in
+             re.findall(r"^(uniform|unigram|2-layer LSTM, 500 steps) +(\d\.\d{3}) +\d", chapter, re.M)}
+    assert set(table) == {"uniform", "unigram", "2-layer LSTM, 500 steps"}, table
+    assert table["2-layer LSTM, 500 steps"] < 0.7 * table["unigram"] < table["uniform"], table
+    word = dict(re.findall(r"^(unigram|word LSTM) +perplexity +([\d.]+) per word", chapter, re.M))
+    assert float(word["word LSTM"]) < 0.7 * float(word["unigram"]), word
+    untied, tied = (int(n.replace(",", "")) for n in re.findall(r"-> ([\d,]+) parameters", chapter))
+    assert untied - tied == 5000 * 256, (untied, tied)  # tying drops one V x H matrix
+    r = float(re.search(r"^bracket depth +unit \d+ \(r = ([+-]\d\.\d\d)\)", chapter, re.M).group(1))
+    assert abs(r) >= 0.5, f"the best bracket-depth unit correlates only {r}"
+    for tau in ("0.2", "0.8", "1.5"):
+        assert f"--- temperature {tau}" in chapter
+    page = (html / "book" / "03_language_models.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img[^>]+src="[^"]+\.png"', page)) == 4  # history, samples, temperature, units
