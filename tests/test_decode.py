@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from seqlib.decode import Hypothesis, beam_search, gnmt_length_penalty, greedy, reorder_state, sample
+from seqlib.decode import (Hypothesis, beam_search, gnmt_length_penalty, greedy, reorder_state, sample,
+                           softmax_with_temperature)
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -374,3 +375,28 @@ def test_bad_log_probs_from_step_are_reported():
         beam_search(nan, None, 0, 1, 2, 3)
     with pytest.raises(TypeError, match="pair"):
         greedy(lambda tok, s: np.zeros((1, 3)), None, 0, 1, 3)
+
+
+# --------------------------------------------------------------------------- softmax_with_temperature
+
+
+def test_softmax_with_temperature_is_the_formula_and_is_stable():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(3, 4, 7))
+    for tau in (0.3, 1.0, 2.5):
+        e = np.exp(scores / tau)
+        np.testing.assert_allclose(softmax_with_temperature(scores, tau), e / e.sum(-1, keepdims=True), rtol=1e-12)
+    huge = np.array([1000.0, 999.0, -np.inf])  # exp(1000) overflows: only the shifted form works
+    np.testing.assert_allclose(softmax_with_temperature(huge, 1.0), [1 / (1 + np.exp(-1)), 1 / (1 + np.e), 0.0])
+    assert softmax_with_temperature(huge, 1e-3)[0] == 1.0  # towards greedy
+    flat = softmax_with_temperature(scores, 1e6)
+    np.testing.assert_allclose(flat, 1 / 7, rtol=1e-5)  # towards uniform
+
+
+@pytest.mark.parametrize("bad, match", [(np.array([-np.inf, -np.inf]), "all -inf"),
+                                        (np.array([np.nan, 1.0]), "NaN"), (np.zeros(0), "V >= 1")])
+def test_softmax_with_temperature_rejects_scores_with_no_distribution(bad, match):
+    with pytest.raises(ValueError, match=match):
+        softmax_with_temperature(bad, 1.0)
+    with pytest.raises(ValueError, match="temperature is 0"):
+        softmax_with_temperature(np.ones(3), 0)

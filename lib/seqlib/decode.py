@@ -35,7 +35,8 @@ import numpy as np
 
 from seqlib.shapes import Dims
 
-__all__ = ["Hypothesis", "greedy", "sample", "beam_search", "reorder_state", "gnmt_length_penalty"]
+__all__ = ["Hypothesis", "greedy", "sample", "softmax_with_temperature", "beam_search", "reorder_state",
+           "gnmt_length_penalty"]
 
 StepFn = Callable[[np.ndarray, Any], tuple[Any, Any]]
 
@@ -179,10 +180,7 @@ def sample(
     The returned score is under the model itself (temperature 1, no top-k).
     """
     stepper, bos, eos, max_len = _start(step, bos, eos, max_len)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)):
-        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature is {temperature}, expected a finite number > 0")
+    _check_temperature(temperature)
     if top_k is not None:
         top_k = _check_int("top_k", top_k, 1)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
@@ -195,23 +193,50 @@ def sample(
         lp = log_probs[0]
         if top_k is not None and top_k > lp.shape[0]:
             raise ValueError(f"top_k is {top_k}, expected at most V = {lp.shape[0]}")
-        logits = lp / temperature
+        logits = lp
         if top_k is not None and top_k < lp.shape[0]:
             # everything outside the k largest gets probability 0
-            cut = np.argpartition(-logits, top_k - 1)[top_k:]
-            logits = logits.copy()
+            cut = np.argpartition(-lp, top_k - 1)[top_k:]
+            logits = lp.copy()
             logits[cut] = -np.inf
-        m = logits.max()
-        if not np.isfinite(m):
+        if not np.isfinite(logits.max()):
             raise ValueError("log_probs returned by step gives every token probability 0")
-        p = np.exp(logits - m)  # softmax(logits / T), shifted for stability
-        p /= p.sum()
+        p = softmax_with_temperature(logits, temperature)
         last = int(rng.choice(p.shape[0], p=p))
         score += float(lp[last])
         tokens.append(last)
         if last == eos:
             return Hypothesis(tokens, score, True)
     return Hypothesis(tokens, score, False)
+
+
+def _check_temperature(temperature) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)):
+        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature is {temperature}, expected a finite number > 0")
+
+
+def softmax_with_temperature(scores, temperature: float = 1.0) -> np.ndarray:
+    """softmax(scores / temperature) along the last axis: the distribution that sampling draws from.
+
+    scores: (..., V) logits or log-probabilities; -inf gives a token probability 0.
+    temperature > 0: below 1 sharpens towards the most probable token (greedy as it goes to
+    0), above 1 flattens towards uniform.
+    Returns probabilities (..., V), float64, every row summing to 1. The largest scaled score
+    is subtracted before exponentiating, so scores in the thousands neither overflow nor
+    turn into NaN.
+    """
+    _check_temperature(temperature)
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 0 or s.shape[-1] == 0:
+        raise ValueError(f"scores has shape {s.shape}, expected (..., V) with V >= 1")
+    s = s / temperature
+    m = s.max(axis=-1, keepdims=True)
+    if np.isnan(s).any() or np.isposinf(m).any() or np.isneginf(m).any():
+        raise ValueError("scores contains NaN or +inf, or a row that is all -inf: no distribution to draw from")
+    e = np.exp(s - m)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------- beam search

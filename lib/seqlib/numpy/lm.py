@@ -15,8 +15,8 @@ from seqlib.numpy._model_parts import (
     init_embedding,
     init_rng,
     lm_loss,
-    log_softmax,
 )
+from seqlib.decode import softmax_with_temperature
 from seqlib.shapes import Dims
 
 
@@ -103,7 +103,7 @@ class RNNLM:
         out = np.empty((N, length), dtype=np.int64)
         for t in range(length):
             log_probs, state = self.step(tokens, state)
-            p = np.exp(log_softmax(log_probs / temperature))
+            p = softmax_with_temperature(log_probs, temperature)
             # Inverse-CDF sampling, one uniform draw per row; the clip guards the rounding
             # of a cumulative sum that ends a hair below 1.
             u = rng.random((N, 1))
