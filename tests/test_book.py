@@ -102,3 +102,16 @@ def test_language_model_chapter_beats_its_baselines_and_finds_units(html):
         assert f"--- temperature {tau}" in chapter
     page = (html / "book" / "03_language_models.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<img[^>]+src="[^"]+\.png"', page)) == 4  # history, samples, temperature, units
+
+
+def test_lstm_chapter_agrees_with_torch_and_counts_parameters(html):
+    chapter = _text(html, "04_lstm_gru")
+    assert "the same cell by hand: True and hidden state: True" in chapter
+    assert "the GRU step by hand: True" in chapter
+    diffs = [float(d) for d in re.findall(r"(?:h|dx|weight_hh_l0) (\d\.\de-\d\d)", chapter)]
+    assert len(diffs) == 9 and max(diffs) < 1e-12, diffs  # three modules x (h, dx, weight_hh_l0)
+    for name, formula, ours, theirs in re.findall(r"^(RNN|GRU|LSTM) +([\d,]+) +([\d,]+) +([\d,]+)$", chapter, re.M):
+        assert formula == ours == theirs, (name, formula, ours, theirs)
+    loss = {c: float(v) for c, v in re.findall(r"^(rnn|gru|lstm) +[\d,]+ parameters, validation loss after "
+                                                r"600 steps (\d\.\d+)", chapter, re.M)}
+    assert set(loss) == {"rnn", "gru", "lstm"} and max(loss["gru"], loss["lstm"]) < loss["rnn"], loss
