@@ -115,3 +115,16 @@ def test_lstm_chapter_agrees_with_torch_and_counts_parameters(html):
     loss = {c: float(v) for c, v in re.findall(r"^(rnn|gru|lstm) +[\d,]+ parameters, validation loss after "
                                                 r"600 steps (\d\.\d+)", chapter, re.M)}
     assert set(loss) == {"rnn", "gru", "lstm"} and max(loss["gru"], loss["lstm"]) < loss["rnn"], loss
+
+
+def test_stacked_chapter_pads_safely_and_beats_the_majority(html):
+    chapter = _text(html, "05_stacked_bidirectional")
+    assert "the top layer's last output is its final state: True" in chapter
+    for impl in ("loop ", "fused"):
+        assert (f"impl={impl}: outputs equal True, final states equal True, padded outputs are zero True"
+                in chapter), impl
+    majority = float(re.search(r"majority class scores (0\.\d+)", chapter).group(1))
+    kept = float(re.search(r"kept the weights of epoch \d: validation accuracy (0\.\d+)", chapter).group(1))
+    assert kept > majority + 0.15, (kept, majority)
+    page = (html / "book" / "05_stacked_bidirectional.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img[^>]+src="[^"]+\.png"', page)) == 1  # which outputs see the last input
