@@ -128,3 +128,16 @@ def test_stacked_chapter_pads_safely_and_beats_the_majority(html):
     assert kept > majority + 0.15, (kept, majority)
     page = (html / "book" / "05_stacked_bidirectional.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<img[^>]+src="[^"]+\.png"', page)) == 1  # which outputs see the last input
+
+
+def test_seq2seq_chapter_translates_and_beam_search_helps(html):
+    chapter = _text(html, "06_seq2seq")
+    exact = float(re.search(r"exact match, greedy decoding, 1,000 validation numbers: (\d\.\d+)", chapter).group(1))
+    assert exact >= 0.95, exact
+    beams = {int(k): (float(acc), float(lp)) for k, acc, lp in
+             re.findall(r"beam size (\d): exact match (\d\.\d+), mean log p of the output (-?\d\.\d+)", chapter)}
+    assert set(beams) == {1, 5} and beams[5][1] >= beams[1][1], beams  # the wider beam finds more probable outputs
+    sizes = {int(h): float(acc) for h, acc in re.findall(r"H = +(\d+): exact match (\d\.\d+)", chapter)}
+    assert sizes[16] < sizes[32] < sizes[128], sizes
+    page = (html / "book" / "06_seq2seq.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<img[^>]+src="[^"]+\.png"', page)) == 1
