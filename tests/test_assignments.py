@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_there_are_assignments():
-    assert "rnn_numpy" in NAMES
+    assert {"rnn_numpy", "lm_numpy", "lstm_numpy"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -95,6 +95,23 @@ CLASSIC_BUGS = {
         "    dx *= mask[:, :, None] / mask.sum()\n    return loss, dx",
         # the whole-model gradient check still passes: it differentiates the student's own loss
         {"test_temporal_softmax_loss_by_hand", "test_temporal_softmax_loss_reference"}),
+    "dc_t without the path through h_t = o * tanh(c_t)": (
+        "lstm_numpy", "lstm_step_backward",
+        "def lstm_step_backward(dnext_h, dnext_c, cache):\n    x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c = cache\n"
+        "    dc = dnext_c\n"
+        "    da = np.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),\n"
+        "                         dnext_h * tanh_c * o * (1 - o), dc * i * (1 - g ** 2)], axis=1)\n"
+        "    return da @ Wx.T, da @ Wh.T, dc * f, x.T @ da, prev_h.T @ da, da.sum(axis=0)",
+        {"test_lstm_step_backward_gradcheck", "test_lstm_step_backward_reference", "test_lstm_backward_shapes",
+         "test_lstm_backward_reference"}),
+    "the bias forgotten in the LSTM step": (
+        "lstm_numpy", "lstm_step_forward",
+        "def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):\n    H = prev_h.shape[1]\n    a = x @ Wx + prev_h @ Wh\n"
+        "    i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), sigmoid(a[:, 2 * H:3 * H])\n"
+        "    g = np.tanh(a[:, 3 * H:])\n    next_c = f * prev_c + i * g\n    tanh_c = np.tanh(next_c)\n"
+        "    return o * tanh_c, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c)",
+        {"test_lstm_step_forward_by_hand", "test_lstm_step_forward_reference", "test_lstm_step_backward_gradcheck",
+         "test_lstm_step_backward_reference", "test_lstm_forward_reference", "test_lstm_backward_reference"}),
 }
 
 
