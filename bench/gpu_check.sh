@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every check of the PyTorch engine that needs a CUDA GPU, in one run (about 9 minutes):
+# Every check of the PyTorch engine that needs a CUDA GPU, in one run (at most 13.5 minutes by the
+# steps' limits, the LM alone 5; not yet run on a GPU):
 #   1. the CUDA tests (pytest -m cuda): cuDNN against our loop, autocast, CUDA graphs, models;
 #   2. bench/lstm_torch_loop_vs_cudnn.py on the GPU (N=64, T=100, H=512), with the loop's
 #      CUDA graphs on and then off;
@@ -42,11 +43,11 @@ fi
 torch.backends.cudnn.version(), "on", torch.cuda.get_device_name())' | tee "$OUTDIR/device.txt"
 
 # addopts of pyproject.toml name nbval, which a GPU image need not have: give the rest here.
-step cuda-tests 240 "$PY" -m pytest -o addopts= --import-mode=importlib -p no:cacheprovider -q -rs \
+step cuda-tests 180 "$PY" -m pytest -o addopts= --import-mode=importlib -p no:cacheprovider -q -rs \
     -m cuda tests/torch
 step bench-graphs-on 120 "$PY" bench/lstm_torch_loop_vs_cudnn.py --no-cpu --repeats 30
 step bench-graphs-off 120 env SEQLIB_CUDA_GRAPHS=0 "$PY" bench/lstm_torch_loop_vs_cudnn.py --no-cpu --no-naive --repeats 30
-step lm "$(awk "BEGIN { print int($LM_MINUTES * 60 + 120) }")" "$PY" bench/results.py --lm --minutes "$LM_MINUTES"
+step lm "$(awk "BEGIN { print int($LM_MINUTES * 60 + 90) }")" "$PY" bench/results.py --lm --minutes "$LM_MINUTES"
 cp bench/results.json bench/results.md "$OUTDIR/" 2>/dev/null
 echo "logs and results in $OUTDIR; exit $status"
 exit $status

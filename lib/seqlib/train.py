@@ -23,6 +23,7 @@ Shapes: x, y (N, T) token ids; logits (N, T, V); lengths (N,); the LSTM state is
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -339,7 +340,7 @@ class Trainer:
         for epoch in range(1, self.max_epochs + 1):
             state = None  # each epoch starts the streams afresh
             for batch in self.task.train_batches(rng):
-                with torch.autocast(device_type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+                with (torch.autocast(device_type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()):
                     loss, n, state = self.task.loss(self.model, batch, state)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
