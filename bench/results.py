@@ -9,8 +9,8 @@ Chapters: "Language models", "Sequence to sequence", "Stacked and bidirectional 
     python bench/results.py --all           # all four, one after the other
     python bench/results.py --render        # only rewrite results.md from results.json
 
-Each experiment trains through the command line (seqlib.cli, so the numbers are what a
-student gets from ``python -m seqlib train ...``), evaluates its checkpoint on the test split
+Each experiment trains through the command line (``python -m seqlib train ...`` in a child
+process, so the numbers are what a student gets), evaluates its checkpoint on the test split
 and stores the result, with seed, hardware and wall times, in bench/results.json; results.md
 is rendered from all stored results, so experiments can be rerun one at a time.
 --minutes overrides an experiment's time budget. Checkpoints go to runs/bench-<name>/.
@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,26 +53,22 @@ def hardware() -> dict:
     return info
 
 
-def _cli(argv):
-    from seqlib import cli
-
-    return cli.main(argv)
-
-
-def _summary(result) -> dict:
-    h = result["history"]
-    best = min(h, key=lambda r: r["valid_loss"])
-    return {"steps": result["trainer"].step, "train_seconds": round(h[-1]["seconds"], 1),
-            "stop_reason": result["trainer"].stop_reason, "best_step": best["step"],
-            "tokens_per_s": round(h[-1]["tokens_per_s"], 1), "evaluations": len(h)}
+def _train(argv, out: Path) -> dict:
+    """Run ``python -m seqlib`` with argv (which writes to out); returns the run's summary."""
+    subprocess.run([sys.executable, "-m", "seqlib", *argv], check=True)
+    h = json.loads((out / "history.json").read_text())
+    run = json.loads((out / "run.json").read_text())
+    return {"steps": run["steps"], "train_seconds": round(h[-1]["seconds"], 1), "stop_reason": run["stop_reason"],
+            "best_step": run["best_step"], "tokens_per_s": round(h[-1]["tokens_per_s"], 1), "evaluations": len(h)}
 
 
 def run_lm(minutes=None) -> dict:
     from seqlib import data
-    from seqlib.cli import vocab_from_plain
     from seqlib.metrics import bits_per_char
     from seqlib.torch import load_model
-    from seqlib.train import LMTask, encode_text, sample_text
+    from seqlib.torch.generate import sample_text
+    from seqlib.train import LMTask
+    from seqlib.vocab import Vocab
 
     gpu = torch.cuda.is_available()
     minutes = minutes or (5.0 if gpu else 10.0)
@@ -83,12 +80,12 @@ def run_lm(minutes=None) -> dict:
             "--lr", "2e-3", "--minutes", str(minutes), "--eval-every", "200", "--eval-batches", "20",
             "--patience", "100", "--seed", str(SEED), "--out", str(out), "--quiet"]
     started = time.perf_counter()
-    result = _cli(argv)
+    summary = _train(argv, out)
     model, ckpt = load_model(out / "best.pt")
     model.eval()
-    vocab = vocab_from_plain(ckpt["vocab"])
+    vocab = Vocab.from_plain(ckpt["vocab"])
     # The full validation split, not the subset the trainer watched while training.
-    valid_ids = encode_text(vocab, data.load("shakespeare", "valid"))
+    valid_ids = vocab.encode(data.load("shakespeare", "valid"))
     t = time.perf_counter()
     nats = LMTask(valid_ids[:1000], valid_ids, eval_batch_size=16, seq_len=100).evaluate(model)["loss"]
     eval_seconds = time.perf_counter() - t
@@ -97,36 +94,36 @@ def run_lm(minutes=None) -> dict:
             "device": "cuda" if gpu else "cpu", "hidden": hidden, "batch_size": batch,
             "valid_nats_per_char": round(nats, 4), "valid_bits_per_char": round(bits_per_char(nats), 4),
             "valid_chars": int(len(valid_ids)), "train_chars": len(data.load("shakespeare", "train")), "eval_seconds": round(eval_seconds, 1),
-            "sample_T0.8": "ROMEO:" + sample, **_summary(result),
+            "sample_T0.8": "ROMEO:" + sample, **summary,
             "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def _seq2seq(name, minutes, extra_args) -> tuple[dict, list, list, list]:
     from seqlib import data
-    from seqlib.cli import encode_source, tgt_output, vocab_from_plain
+    from seqlib.data.prepare import encode_source
     from seqlib.torch import load_model
-    from seqlib.train import greedy_translate
+    from seqlib.torch.generate import greedy_translate
+    from seqlib.vocab import Vocab
 
     out = Path(f"runs/bench-{name}")
     argv = ["train", "seq2seq", "--data", name, "--minutes", str(minutes), "--seed", str(SEED), "--out", str(out),
             "--quiet", *extra_args]
     started = time.perf_counter()
-    result = _cli(argv)
+    summary = _train(argv, out)
     model, ckpt = load_model(out / "best.pt")
-    src_vocab, tgt_vocab = (vocab_from_plain(ckpt["vocab"][k]) for k in ("src", "tgt"))
+    src_vocab, tgt_vocab = (Vocab.from_plain(ckpt["vocab"][k]) for k in ("src", "tgt"))
     test = data.load(name, "test")
     srcs = [encode_source(src_vocab, s, ckpt["extra"]["reverse_source"]) for s, _ in test]
     t = time.perf_counter()
-    hyps = [tgt_output(tgt_vocab, h) for h in greedy_translate(model, srcs)]
+    hyps = [tgt_vocab.to_text(h) for h in greedy_translate(model, srcs)]
     info = {"command": "python -m seqlib " + " ".join(argv), "minutes_budget": minutes, "test_pairs": len(test),
-            "decoding": "greedy", "decode_seconds": round(time.perf_counter() - t, 1), **_summary(result),
+            "decoding": "greedy", "decode_seconds": round(time.perf_counter() - t, 1), **summary,
             "wall_seconds": round(time.perf_counter() - started, 1)}
     return info, test, hyps, srcs
 
 
 def run_numbers(minutes=None) -> dict:
-    from seqlib.cli import detokenize
-    from seqlib.vocab import tokenize
+    from seqlib.vocab import detokenize, tokenize
 
     minutes = minutes or 5.0
     info, test, hyps, srcs = _seq2seq("en-ru-numbers", minutes, [])
@@ -152,29 +149,30 @@ def run_help(minutes=None) -> dict:
 
 def run_sentiment(minutes=None) -> dict:
     from seqlib import data
-    from seqlib.cli import encode_source, vocab_from_plain
+    from seqlib.data.prepare import encode_source
     from seqlib.torch import load_model
+    from seqlib.vocab import Vocab
 
     minutes = minutes or 5.0
     out = Path("runs/bench-sentiment")
     argv = ["train", "classifier", "--data", "sentiment", "--minutes", str(minutes), "--seed", str(SEED),
             "--out", str(out), "--quiet"]
     started = time.perf_counter()
-    result = _cli(argv)
+    summary = _train(argv, out)
     model, ckpt = load_model(out / "best.pt")
     model.eval()
-    vocab = vocab_from_plain(ckpt["vocab"])
+    vocab = Vocab.from_plain(ckpt["vocab"])
     test = data.load("sentiment", "test")
     correct = 0
     with torch.no_grad():
         for text, label in test:
-            ids = encode_source(vocab, text.lower() if ckpt["extra"]["lowercase"] else text, False)
+            ids = encode_source(vocab, text.lower() if ckpt["extra"]["lowercase"] else text)
             logits = model(torch.as_tensor(ids[None]), lengths=torch.as_tensor([len(ids)]))
             correct += int(int(logits.argmax()) == int(label))
     majority = max(np.mean([y for _, y in test]), 1 - np.mean([y for _, y in test]))
     return {"name": "sentiment", "command": "python -m seqlib " + " ".join(argv), "minutes_budget": minutes,
             "test_accuracy": round(correct / len(test), 4), "test_sentences": len(test),
-            "majority_baseline": round(float(majority), 4), **_summary(result),
+            "majority_baseline": round(float(majority), 4), **summary,
             "wall_seconds": round(time.perf_counter() - started, 1)}
 
 

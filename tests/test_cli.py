@@ -98,10 +98,6 @@ def test_lm_needs_a_text_corpus(tmp_path):
         cli.main(["train", "lm", "--data", "en-ru-numbers", "--out", str(tmp_path), *SMALL])
 
 
-def test_detokenize():
-    assert cli.detokenize(["Open", "(", "the", "file", ")", ",", "then", "save", "."]) == "Open (the file), then save."
-
-
 def test_python_dash_m_seqlib_runs():
     proc = subprocess.run([sys.executable, "-m", "seqlib", "train", "lm", "--help"], capture_output=True, text=True,
                           timeout=60)

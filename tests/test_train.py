@@ -1,4 +1,4 @@
-"""seqlib.train: truncated BPTT really truncates, early stopping and the best checkpoint, decoding helpers."""
+"""seqlib.train: truncated BPTT really truncates, early stopping and the best checkpoint, autocast."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from seqlib.decode import greedy
-from seqlib.torch import RNNLM, Seq2Seq, load
-from seqlib.train import (LMTask, Trainer, detach_state, encode_text, greedy_translate,
-                          lm_states, sample_on_eval, seq2seq_step_fn, train_numpy_lm)
-from seqlib.vocab import BOS_ID, EOS_ID, Vocab
+from seqlib.torch import RNNLM, load
+from seqlib.train import LMTask, Trainer, detach_state, sample_on_eval
+from seqlib.vocab import Vocab
 
 
 @pytest.fixture(autouse=True)
@@ -180,7 +178,7 @@ def test_cosine_schedule_needs_its_length():
 def test_a_small_lm_learns_a_periodic_text_and_samples_it():
     text = "abcd" * 300
     vocab = Vocab.build(text)
-    ids = encode_text(vocab, text)
+    ids = vocab.encode(text)
     torch.manual_seed(0)
     model = RNNLM(len(vocab), 8, 16, cell="lstm")
     task = LMTask(ids, ids[:200], batch_size=4, seq_len=20)
@@ -197,7 +195,7 @@ def test_a_small_lm_learns_a_periodic_text_and_samples_it():
 def test_training_under_bf16_autocast_learns_and_keeps_float32_weights(impl):
     text = "abcd" * 300
     vocab = Vocab.build(text)
-    ids = encode_text(vocab, text)
+    ids = vocab.encode(text)
     torch.manual_seed(0)
     model = RNNLM(len(vocab), 8, 16, cell="lstm", impl=impl)
     seen = []  # the output layer's dtype in training forward passes
@@ -213,49 +211,3 @@ def test_training_under_bf16_autocast_learns_and_keeps_float32_weights(impl):
 def test_autocast_takes_bfloat16_only():
     with pytest.raises(ValueError, match="autocast"):
         Trainer(_Toy(), _ScriptedTask([1.0]), autocast=torch.float16)
-
-
-def test_encode_text_matches_vocab_encode():
-    vocab = Vocab.build("hello world")
-    text = "hello, wörld\n"
-    np.testing.assert_array_equal(encode_text(vocab, text), vocab.encode(text))
-
-
-def test_lm_states_are_the_models_own_states():
-    torch.manual_seed(0)
-    model = RNNLM(5, 3, 4, num_layers=2, cell="lstm").eval()
-    ids = np.array([1, 4, 2, 3, 0])
-    c = lm_states(model, ids, which="c", layer=-1)
-    h = lm_states(model, ids, which="h", layer=0)
-    assert c.shape == (5, 4) and h.shape == (5, 4)
-    _, (h_n, c_n) = model(torch.as_tensor(ids[None]))
-    np.testing.assert_allclose(c[-1], torch.tanh(c_n[-1, 0]).detach().numpy(), atol=1e-6)
-    np.testing.assert_allclose(h[-1], h_n[0, 0].detach().numpy(), atol=1e-6)
-
-
-def test_greedy_translate_equals_seqlib_decode_greedy():
-    torch.manual_seed(0)
-    model = Seq2Seq(9, 8, 6, 10, cell="gru").eval()
-    rng = np.random.default_rng(0)
-    srcs = [rng.integers(4, 9, size=n) for n in (1, 5, 3, 7, 2)]
-    got = greedy_translate(model, srcs, batch_size=2, max_len=6)
-    step = seq2seq_step_fn(model)
-    for src, out in zip(srcs, got):
-        with torch.no_grad():
-            state = model.encode(torch.as_tensor(src[None]), torch.as_tensor([len(src)]))
-        hyp = greedy(step, state, bos=BOS_ID, eos=EOS_ID, max_len=6)
-        want = [t for t in hyp.tokens if t != EOS_ID]
-        assert out == want, f"batched greedy {out} differs from seqlib.decode.greedy {want} for source {src}"
-
-
-def test_numpy_loop_lowers_the_loss():
-    from seqlib.numpy import RNNLM
-
-    text = "abcabd" * 100
-    vocab = Vocab.build(text)
-    model = RNNLM(len(vocab), 8, 16, cell="rnn", seed=0)
-    history = train_numpy_lm(model, encode_text(vocab, text), seq_length=12, num_streams=4, max_steps=300, epochs=100,
-                             log_every=50, sample_every=300, sample_length=5, progress=False)
-    assert len(history) == 6 and history[-1]["step"] == 300
-    assert history[-1]["smooth_loss"] < history[0]["smooth_loss"] - 0.5, [r["smooth_loss"] for r in history]
-    assert history[-1]["sample"].shape == (5,)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, tokenize
+from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIALS, UNK_ID, Vocab, detokenize, tokenize
 
 
 def test_char_vocab_orders_by_frequency_after_the_specials():
@@ -62,3 +62,28 @@ def test_bad_arguments():
         Vocab.build("abc", max_size=2)
     with pytest.raises(ValueError, match="duplicates"):
         Vocab(list(SPECIALS) + ["a", "a"])
+
+
+def test_char_encode_is_the_token_by_token_lookup():
+    vocab = Vocab.build("hello world")
+    text = "hello, wörld\n"  # unseen characters, one outside ASCII
+    want = [vocab.stoi.get(ch, vocab.unk_id) for ch in text]
+    np.testing.assert_array_equal(vocab.encode(text), want)
+    np.testing.assert_array_equal(vocab.encode(text, bos=True, eos=True), [BOS_ID] + want + [EOS_ID])
+    assert vocab.encode("").shape == (0,) and vocab.encode("").dtype == np.int64
+
+
+def test_detokenize_and_to_text():
+    assert detokenize(["Open", "(", "the", "file", ")", ",", "then", "save", "."]) == "Open (the file), then save."
+    words = Vocab.build(["Open (the file), then save."], level="word")
+    assert words.to_text(words.encode("Open (the file), then save.", eos=True)) == "Open (the file), then save."
+    chars = Vocab.build("a b")
+    assert chars.to_text(chars.encode("b a")) == "b a"
+
+
+def test_plain_round_trip_and_a_clear_error():
+    v = Vocab.build(["the cat sat"], level="word")
+    assert Vocab.from_plain(v.to_plain()) == v
+    assert json.loads(json.dumps(v.to_plain())) == v.to_plain()  # plain data: JSON holds it as it is
+    with pytest.raises(ValueError, match="checkpoint is not a saved Vocab"):
+        Vocab.from_plain({"tokens": []}, "checkpoint")

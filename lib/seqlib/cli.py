@@ -21,37 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from seqlib.vocab import BOS_ID, EOS_ID, Vocab
+from seqlib.data.prepare import encode_source, prepare_classification, prepare_lm_data, prepare_pairs
+from seqlib.vocab import Vocab
 
 LM_DRY_RUN_CHARS = 200_000  # --dry-run trains on the start of a corpus: CI time, not quality
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def vocab_to_plain(vocab: Vocab) -> dict:
-    """A Vocab as plain data for a checkpoint: {"level": ..., "tokens": [...]}."""
-    return {"level": vocab.level, "tokens": list(vocab.itos)}
-
-
-def vocab_from_plain(d: dict) -> Vocab:
-    """The Vocab of vocab_to_plain's dict."""
-    return Vocab(d["tokens"], d["level"])
-
-
-def detokenize(words) -> str:
-    """Words joined by spaces, without the space before closing punctuation or after an opening one."""
-    text = " ".join(words)
-    text = re.sub(r" ([.,;:!?)\]}%])", r"\1", text)
-    return re.sub(r"([(\[{]) ", r"\1", text)
 
 
 def _device(name):
@@ -67,11 +49,15 @@ def _out_dir(args, task: str) -> Path:
 
 
 def _finish(trainer, out: Path, started: float) -> dict:
+    """Write <out>/history.json and <out>/run.json (how the run ended), and say it in one line."""
     (out / "history.json").write_text(json.dumps(trainer.history, indent=1, default=float))
     best = min(trainer.history, key=lambda r: r["valid_loss"])
-    msg = (f"{trainer.stop_reason or 'done'}; {trainer.step} steps in {time.perf_counter() - started:.1f} s; "
-           f"best valid loss {best['valid_loss']:.4f} nats (step {best['step']}); checkpoint {out / 'best.pt'}")
-    print(msg, file=sys.stderr)
+    run = {"stop_reason": trainer.stop_reason or "done", "steps": trainer.step,
+           "seconds": round(time.perf_counter() - started, 1), "best_step": best["step"],
+           "best_valid_loss": best["valid_loss"], "checkpoint": str(out / "best.pt")}
+    (out / "run.json").write_text(json.dumps(run, indent=1, default=float))
+    print(f"{run['stop_reason']}; {run['steps']} steps in {run['seconds']} s; best valid loss "
+          f"{best['valid_loss']:.4f} nats (step {best['step']}); checkpoint {run['checkpoint']}", file=sys.stderr)
     return {"trainer": trainer, "model": trainer.model, "checkpoint": out / "best.pt", "history": trainer.history}
 
 
@@ -86,20 +72,6 @@ def _trainer_kwargs(args, out: Path) -> dict:
 # --------------------------------------------------------------------------- train lm
 
 
-def prepare_lm_data(name: str, level: str, max_vocab: int | None = None, dry_run: bool = False):
-    """(vocab, train_ids (M,), valid_ids (M',)) of a text dataset; the vocabulary from train only."""
-    from seqlib import data
-    from seqlib.train import encode_text
-
-    train, valid = data.load(name, "train"), data.load(name, "valid")
-    if not isinstance(train, str):
-        raise SystemExit(f"--data {name} is not a text corpus; `train lm` needs one of the text datasets")
-    if dry_run:
-        train, valid = train[:LM_DRY_RUN_CHARS], valid[:LM_DRY_RUN_CHARS // 10]
-    vocab = Vocab.build(train, level=level, max_size=max_vocab)
-    return vocab, encode_text(vocab, train), encode_text(vocab, valid)
-
-
 def train_lm(args) -> dict:
     """`train lm`: an RNNLM on a text corpus with truncated BPTT. Returns trainer, model, checkpoint, history."""
     from seqlib.torch import RNNLM
@@ -108,12 +80,13 @@ def train_lm(args) -> dict:
     started = time.perf_counter()
     dev = _device(args.device)
     out = _out_dir(args, "lm")
-    vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab, args.dry_run)
+    vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab,
+                                                  max_chars=LM_DRY_RUN_CHARS if args.dry_run else None)
     seed_everything(args.seed)
     model = RNNLM(len(vocab), args.embed, args.hidden, num_layers=args.layers, cell=args.cell,
                   dropout=args.dropout, impl=args.impl).to(dev)
     task = LMTask(train_ids, valid_ids, batch_size=args.batch_size, seq_len=args.seq_len, device=dev)
-    trainer = Trainer(model, task, vocab=vocab_to_plain(vocab),
+    trainer = Trainer(model, task, vocab=vocab.to_plain(),
                       extra={"task": "lm", "data": args.data}, eval_batches=args.eval_batches,
                       **_trainer_kwargs(args, out))
     trainer.fit()
@@ -121,34 +94,6 @@ def train_lm(args) -> dict:
 
 
 # --------------------------------------------------------------------------- train seq2seq
-
-
-def prepare_pairs(name: str, level: str, min_freq: int, max_vocab: int | None, reverse_source: bool):
-    """Vocabularies and id sequences of a pair dataset: train and valid, targets with <bos>/<eos>."""
-    from seqlib import data
-
-    train, valid = data.load(name, "train"), data.load(name, "valid")
-    src_vocab = Vocab.build((s for s, _ in train), level=level, min_freq=min_freq, max_size=max_vocab)
-    tgt_vocab = Vocab.build((t for _, t in train), level=level, min_freq=min_freq, max_size=max_vocab)
-
-    def encode(pairs):
-        srcs = [encode_source(src_vocab, s, reverse_source) for s, _ in pairs]
-        tgts = [tgt_vocab.encode(t, bos=True, eos=True) for _, t in pairs]
-        return srcs, tgts
-
-    return src_vocab, tgt_vocab, encode(train), encode(valid)
-
-
-def encode_source(vocab: Vocab, text: str, reverse: bool) -> np.ndarray:
-    """(S,) source ids, never empty (an empty sentence becomes one <unk>); reversed when asked.
-
-    Reading the source backwards puts its first words next to the first target words, the
-    trick that made encoder-decoders without attention work (Sutskever et al., 2014).
-    """
-    ids = vocab.encode(text)
-    if len(ids) == 0:
-        ids = np.array([vocab.unk_id], dtype=np.int64)
-    return ids[::-1].copy() if reverse else ids
 
 
 def train_seq2seq(args) -> dict:
@@ -170,7 +115,7 @@ def train_seq2seq(args) -> dict:
     model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.embed, args.hidden, num_layers=args.layers,
                     cell=args.cell, dropout=args.dropout, impl=args.impl).to(dev)
     task = Seq2SeqTask(tr_s, tr_t, va_s, va_t, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, vocab={"src": vocab_to_plain(src_vocab), "tgt": vocab_to_plain(tgt_vocab)},
+    trainer = Trainer(model, task, vocab={"src": src_vocab.to_plain(), "tgt": tgt_vocab.to_plain()},
                       extra={"task": "seq2seq", "data": args.data, "reverse_source": args.reverse_source},
                       eval_batches=args.eval_batches, **_trainer_kwargs(args, out))
     trainer.fit()
@@ -178,21 +123,6 @@ def train_seq2seq(args) -> dict:
 
 
 # --------------------------------------------------------------------------- train classifier
-
-
-def prepare_classification(name: str, min_freq: int, max_vocab: int | None, lowercase: bool):
-    """(vocab, labels, (train ids, train labels), (valid ids, valid labels)) of a (text, label) dataset."""
-    from seqlib import data
-
-    train, valid = data.load(name, "train"), data.load(name, "valid")
-    norm = str.lower if lowercase else str
-    vocab = Vocab.build((norm(t) for t, _ in train), level="word", min_freq=min_freq, max_size=max_vocab)
-
-    def encode(pairs):
-        return [encode_source(vocab, norm(t), False) for t, _ in pairs], [int(y) for _, y in pairs]
-
-    labels = sorted({int(y) for _, y in train})
-    return vocab, labels, encode(train), encode(valid)
 
 
 def train_classifier(args) -> dict:
@@ -210,7 +140,7 @@ def train_classifier(args) -> dict:
                                num_layers=args.layers, cell=args.cell, bidirectional=not args.unidirectional,
                                dropout=args.dropout, impl=args.impl).to(dev)
     task = ClassifierTask(tr_x, tr_y, va_x, va_y, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, vocab=vocab_to_plain(vocab),
+    trainer = Trainer(model, task, vocab=vocab.to_plain(),
                       extra={"task": "classifier", "data": args.data, "lowercase": not args.keep_case},
                       eval_batches=args.eval_batches, **_trainer_kwargs(args, out))
     trainer.fit()
@@ -230,38 +160,12 @@ def _load(path, task: str):
     return model, ckpt
 
 
-def translate_texts(model, src_vocab: Vocab, tgt_vocab: Vocab, texts, beam: int = 5, reverse_source: bool = True,
-                    max_len: int | None = None, length_penalty: float = 0.0) -> list[str]:
-    """Translations of texts by beam search (beam 1: greedy), one at a time."""
-    from seqlib.decode import beam_search
-    from seqlib.train import seq2seq_step_fn
-
-    step = seq2seq_step_fn(model)
-    outs = []
-    for text in texts:
-        src = encode_source(src_vocab, text, reverse_source)
-        with torch.no_grad():
-            state = model.encode(torch.as_tensor(src[None]), torch.as_tensor([len(src)]))
-        hyps = beam_search(step, state, bos=BOS_ID, eos=EOS_ID, beam_size=beam,
-                           max_len=max_len or 2 * len(src) + 10, length_penalty=length_penalty)
-        outs.append(tgt_output(tgt_vocab, hyps[0].tokens))
-    return outs
-
-
-def tgt_output(tgt_vocab: Vocab, ids) -> str:
-    """Target ids as text: characters joined, words detokenised; stops at <eos>."""
-    text = tgt_vocab.decode(ids)
-    if tgt_vocab.level == "word":
-        text = detokenize(text.split(" "))
-    return text
-
-
 def cmd_sample(args) -> str:
     """`sample`: print the prime and what the language model writes after it; returns the new text."""
-    from seqlib.train import sample_text
+    from seqlib.torch.generate import sample_text
 
     model, ckpt = _load(args.checkpoint, "lm")
-    vocab = vocab_from_plain(ckpt["vocab"])
+    vocab = Vocab.from_plain(ckpt["vocab"])
     text = sample_text(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
     print((args.prime or "") + (" " if vocab.level == "word" and args.prime.strip() else "") + text)
     return text
@@ -271,7 +175,9 @@ def cmd_translate(args) -> list[str]:
     """`translate`: print one translation per input text (beam search); returns them."""
     model, ckpt = _load(args.checkpoint, "seq2seq")
     v = ckpt["vocab"]
-    outs = translate_texts(model, vocab_from_plain(v["src"]), vocab_from_plain(v["tgt"]), args.text, args.beam,
+    from seqlib.torch.generate import translate
+
+    outs = translate(model, Vocab.from_plain(v["src"]), Vocab.from_plain(v["tgt"]), args.text, args.beam,
                            ckpt["extra"].get("reverse_source", False), args.max_len)
     for o in outs:
         print(o)
@@ -281,11 +187,11 @@ def cmd_translate(args) -> list[str]:
 def cmd_classify(args) -> list[int]:
     """`classify`: print label, its probability and the text, one line each; returns the labels."""
     model, ckpt = _load(args.checkpoint, "classifier")
-    vocab = vocab_from_plain(ckpt["vocab"])
+    vocab = Vocab.from_plain(ckpt["vocab"])
     lower = ckpt["extra"].get("lowercase", False)
     preds = []
     for text in args.text:
-        ids = encode_source(vocab, text.lower() if lower else text, False)
+        ids = encode_source(vocab, text.lower() if lower else text)
         with torch.no_grad():
             probs = torch.softmax(model(torch.as_tensor(ids[None]), lengths=torch.as_tensor([len(ids)])), -1)[0]
         preds.append(int(probs.argmax()))
@@ -379,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    """Run one command; returns what it produced (a dict for train, text for sample ...)."""
+    """Run one command; returns what it produced (a dict for train, text for sample ...).
+
+    A bad argument that only the library can see (a dataset of the wrong kind, a size that
+    does not fit) ends the command with its one-line message, not a traceback.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as err:
+        raise SystemExit(f"python -m seqlib {args.command}: error: {err}") from err

@@ -13,7 +13,7 @@ state: an array or tensor whose leading dimension is B, or a tuple / list / dict
 nested as deep as needed (an LSTM passes ``(h, c)``). B = 1 at the start; beam search
 changes B from step to step and reorders the state rows itself. The ``step`` methods of
 seqlib's models (NumPy and PyTorch) keep their states batch-first; a bare torch.nn RNN's
-(L, B, H) state is turned around by seqlib.torch.stacked.transpose_state.
+(L, B, H) state is turned around by seqlib.torch.model_parts.transpose_state.
 log_probs: (B, V) log-probabilities of the next token (a NumPy array or a torch tensor;
 tensors are read through ``.detach().cpu()``). ``-inf`` is allowed (a forbidden token);
 NaN and ``+inf`` are not.

@@ -1,9 +1,9 @@
-"""Training loops: one Trainer for the PyTorch engine, a min-char-rnn loop for the NumPy one.
+"""Training the PyTorch models: one Trainer, and the tasks it trains on.
 
 Chapters: "Language models" (truncated BPTT with a carried, detached state; perplexity;
-checkpoints), "Sequence to sequence" (teacher forcing, greedy decoding for evaluation),
-"Stacked and bidirectional RNNs" (sentence classification) and "Backpropagation through
-time" (gradient clipping, the NumPy loop).
+checkpoints), "Sequence to sequence" (teacher forcing), "Stacked and bidirectional RNNs"
+(sentence classification). The NumPy engine's loop, min-char-rnn's, is
+seqlib.numpy.bptt.train_lm; generating from a trained model is seqlib.torch.generate.
 
 The Trainer knows nothing about the task; a task object supplies the batches and the loss:
 
@@ -36,12 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from seqlib.data.batching import LMBatches, classification_batches, seq2seq_batches
-from seqlib.torch.stacked import transpose_state
-from seqlib.vocab import BOS_ID, EOS_ID, PAD_ID, Vocab
+from seqlib.torch.generate import sample_text
+from seqlib.vocab import PAD_ID, Vocab
 
 __all__ = ["Trainer", "LMTask", "ClassifierTask", "Seq2SeqTask", "seed_everything", "detach_state",
-           "greedy_translate", "lm_states", "encode_text", "sample_text", "sample_on_eval",
-           "train_numpy_lm"]
+           "sample_on_eval"]
 
 
 def seed_everything(seed: int) -> None:
@@ -61,22 +60,6 @@ def detach_state(state):
     if isinstance(state, torch.Tensor):
         return state.detach()
     return type(state)(detach_state(s) for s in state)
-
-
-def encode_text(vocab: Vocab, text: str) -> np.ndarray:
-    """(M,) int64 ids of a long text; for characters a vectorised lookup (Vocab.encode is a
-    Python loop, seconds for the 9 M characters of python-stdlib)."""
-    if vocab.level != "char":
-        return vocab.encode(text)
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    singles = [(ord(t), i) for i, t in enumerate(vocab.itos) if len(t) == 1]
-    keys = np.array([k for k, _ in singles], dtype=np.uint32)
-    vals = np.array([v for _, v in singles], dtype=np.int64)
-    order = np.argsort(keys)
-    keys, vals = keys[order], vals[order]
-    pos = np.clip(np.searchsorted(keys, codes), 0, max(len(keys) - 1, 0))
-    found = keys[pos] == codes if len(keys) else np.zeros(len(codes), dtype=bool)
-    return np.where(found, vals[pos] if len(keys) else 0, vocab.unk_id).astype(np.int64)
 
 
 def _tensor(a, device) -> torch.Tensor:
@@ -229,7 +212,8 @@ class Trainer:
     autocast: None, or a dtype (torch.bfloat16) for the training forward passes under
         torch.autocast on the model's device; weights, gradients and evaluation stay float32.
         bfloat16 keeps float32's exponent range, so no loss scaling is needed. It speeds up
-        impl="fused" on a GPU; impl="loop" runs in float32 under it (seqlib.torch.rnn).
+        impl="fused" on a GPU; impl="loop" runs in float32 under it, and so does a fused layer
+        on a CPU without bfloat16 kernels for it, with a warning (seqlib.torch.precision).
     on_eval: called as on_eval(trainer, record) after each evaluation; whatever it adds to
         the record dict (e.g. a sample) lands in history.
 
@@ -314,11 +298,11 @@ class Trainer:
 
     def save(self, path) -> None:
         """The current weights as a seqlib.torch checkpoint, with vocab, extra and history."""
-        from seqlib.torch import save
+        from seqlib.torch.checkpoint import plain_records, save
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        save(path, self.model, vocab=self.vocab, **self.extra, history=_plain(self.history),
+        save(path, self.model, vocab=self.vocab, **self.extra, history=plain_records(self.history),
              best_valid_loss=self.best_loss)
 
     def fit(self) -> list[dict]:
@@ -395,61 +379,7 @@ def _ppl(nats: float) -> float:
     return math.exp(min(nats, 700.0))  # exp overflows a float beyond ~709
 
 
-def _plain(history):
-    """history with NumPy scalars turned into Python ones, so a checkpoint can hold it."""
-    out = []
-    for rec in history:
-        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()
-                    if isinstance(v, (int, float, str, bool, type(None))) or hasattr(v, "item")})
-    return out
-
-
-# --------------------------------------------------------------------------- decoding helpers
-
-
-def lm_step_fn(model, forbid=(PAD_ID, BOS_ID, EOS_ID)):
-    """RNNLM.step without gradients, for seqlib.decode, with some tokens never generated.
-
-    forbid: token ids given probability 0. A corpus LM never saw <pad>, <bos> or <eos> as
-    targets, yet an untrained or lightly trained one gives them some mass, and a sampled
-    <eos> would end the text early.
-    """
-    forbid = list(forbid)
-
-    @torch.no_grad()
-    def step(tokens, state):
-        log_probs, state = model.step(tokens, state)
-        if forbid:
-            log_probs = log_probs.clone()
-            log_probs[:, forbid] = -math.inf
-            log_probs = torch.log_softmax(log_probs, dim=-1)
-        return log_probs, state
-
-    return step
-
-
-def seq2seq_step_fn(model):
-    """Seq2Seq.step without gradients, for seqlib.decode."""
-    return torch.no_grad()(model.step)
-
-
-def sample_text(model, vocab: Vocab, prime: str = "\n", length: int = 500, temperature: float = 1.0,
-                top_k: int | None = None, seed: int | None = 0) -> str:
-    """Text generated by an RNNLM after reading prime (the prime itself is not repeated)."""
-    from seqlib.decode import sample
-
-    ids = encode_text(vocab, prime) if prime else np.array([], dtype=np.int64)
-    if len(ids) == 0:
-        ids = np.array([vocab.stoi.get("\n", BOS_ID)], dtype=np.int64)
-    state = None
-    if len(ids) > 1:
-        with torch.no_grad():
-            _, st = model(torch.as_tensor(ids[None, :-1], device=next(model.parameters()).device))
-        state = transpose_state(st)  # the model's layer-first state, batch-first for decoding
-    # The last prime token plays the part of <bos>: decoding starts by reading it.
-    hyp = sample(lm_step_fn(model), state, bos=int(ids[-1]), eos=EOS_ID, max_len=length,
-                 temperature=temperature, top_k=top_k, rng=seed)
-    return vocab.decode(hyp.tokens)
+# --------------------------------------------------------------------------- callbacks
 
 
 def sample_on_eval(vocab: Vocab, prime: str = "\n", length: int = 200, temperature: float = 0.8, seed: int = 0):
@@ -465,116 +395,3 @@ def sample_on_eval(vocab: Vocab, prime: str = "\n", length: int = 200, temperatu
         trainer.model.train(was_training)
 
     return on_eval
-
-
-@torch.no_grad()
-def greedy_translate(model, srcs, batch_size: int = 256, max_len: int | None = None) -> list[list[int]]:
-    """Greedy decoding of many sources at once (faster than seqlib.decode.greedy one by one).
-
-    srcs: list of (S_i,) source ids. Returns, per source, the target ids without <bos>,
-    stopping before <eos>. max_len: default 2 S_i + 10 for the longest source of a batch.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    out: list[list[int]] = [[] for _ in srcs]
-    order = np.argsort([len(s) for s in srcs], kind="stable")
-    for a in range(0, len(order), batch_size):
-        idx = order[a:a + batch_size]
-        lengths = np.array([len(srcs[i]) for i in idx])
-        src = np.zeros((len(idx), lengths.max()), dtype=np.int64)
-        for r, i in enumerate(idx):
-            src[r, :len(srcs[i])] = srcs[i]
-        state = model.encode(_tensor(src, device), torch.as_tensor(lengths))
-        tokens = torch.full((len(idx),), BOS_ID, dtype=torch.int64, device=device)
-        alive = torch.ones(len(idx), dtype=torch.bool, device=device)
-        steps = max_len or int(2 * lengths.max() + 10)
-        result = []
-        for _ in range(steps):
-            log_probs, state = model.step(tokens, state)
-            tokens = log_probs.argmax(-1)
-            result.append(torch.where(alive, tokens, torch.full_like(tokens, EOS_ID)))
-            alive &= tokens != EOS_ID
-            if not alive.any():
-                break
-        result = torch.stack(result, 1).cpu().numpy()
-        for r, i in enumerate(idx):
-            row = result[r].tolist()
-            out[i] = row[:row.index(EOS_ID)] if EOS_ID in row else row
-    return out
-
-
-@torch.no_grad()
-def lm_states(model, ids, which: str = "c", layer: int = -1) -> np.ndarray:
-    """The hidden state of every step of an RNNLM reading ids, for the interpretable-cells view.
-
-    ids: (T,) token ids.  which: "h" (hidden state) or "c" (LSTM cell, shown as tanh(c) as
-    in Karpathy et al. 2015).  layer: which layer of the stack.  Returns (T, H).
-    """
-    if which not in ("h", "c"):
-        raise ValueError(f"which is {which!r}, expected 'h' or 'c'")
-    model.eval()
-    device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(ids), device=device)[None]
-    state, rows = None, []
-    for t in range(x.shape[1]):
-        _, state = model(x[:, t:t + 1], state)
-        if isinstance(state, tuple):
-            s = state[0] if which == "h" else torch.tanh(state[1])
-        elif which == "c":
-            raise ValueError("which='c' needs an LSTM; this model's state has no cell")
-        else:
-            s = state
-        rows.append(s[layer, 0].float().cpu().numpy())
-    return np.stack(rows)
-
-
-# --------------------------------------------------------------------------- NumPy engine
-
-
-def train_numpy_lm(model, ids, seq_length: int = 25, num_streams: int = 16, optimizer=None,
-                   clip_norm: float | None = 5.0, epochs: int = 1, max_steps: int | None = None,
-                   max_minutes: float | None = None, log_every: int = 100, sample_every: int | None = None,
-                   sample_length: int = 200, seed: int = 0, progress: bool = True) -> list[dict]:
-    """min-char-rnn's loop, batched: N streams, chunks of T steps, smoothed loss, samples.
-
-    model: a seqlib.numpy.lm.RNNLM.  ids: (M,) token ids.
-    Reuses seqlib.numpy.bptt (streams, chunks, carried state) and seqlib.numpy.optim (Adam by
-    default). Returns history: one dict per log_every steps with step, seconds,
-    smooth_loss (nats per token, exponential average as in min-char-rnn), and, every
-    sample_every steps, "sample": ids (sample_length,) drawn from the current model.
-    """
-    from tqdm.auto import tqdm
-
-    from seqlib.numpy.bptt import make_streams, truncated_bptt
-    from seqlib.numpy.clip import clip_grad_norm
-    from seqlib.numpy.optim import Adam
-
-    optimizer = optimizer or Adam(lr=2e-3)
-    streams = make_streams(np.asarray(ids), num_streams)
-    rng = np.random.default_rng(seed)
-    smooth = math.log(model.V)  # the loss of a uniform guess, min-char-rnn's starting value
-    history: list[dict] = []
-    started = time.perf_counter()
-    step = 0
-    bar = tqdm(total=max_steps, disable=not progress, unit="step")
-    for _ in range(epochs):
-        for loss, grads, _state in truncated_bptt(model, streams, seq_length):
-            if clip_norm is not None:
-                clip_grad_norm(grads, clip_norm)
-            optimizer.step(model.params, grads)
-            step += 1
-            # model.loss sums over time and averages over N; per token is / T
-            smooth = 0.99 * smooth + 0.01 * loss / seq_length
-            bar.update(1)
-            bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
-            if step % log_every == 0 or (sample_every and step % sample_every == 0):
-                rec = {"step": step, "seconds": time.perf_counter() - started, "smooth_loss": smooth}
-                if sample_every and step % sample_every == 0:
-                    rec["sample"] = model.sample(int(streams[0, 0]), sample_length, rng=rng)
-                history.append(rec)
-            if (max_steps is not None and step >= max_steps) or \
-                    (max_minutes is not None and time.perf_counter() - started > 60 * max_minutes):
-                bar.close()
-                return history
-    bar.close()
-    return history

@@ -94,12 +94,27 @@ class Vocab:
 
     def encode(self, text: str, bos: bool = False, eos: bool = False) -> np.ndarray:
         """(T,) int64 ids of the tokens of ``text``, unknown ones as <unk>."""
-        ids = [self.stoi.get(t, UNK_ID) for t in tokenize(text, self.level)]
-        if bos:
-            ids.insert(0, BOS_ID)
-        if eos:
-            ids.append(EOS_ID)
-        return np.asarray(ids, dtype=np.int64)
+        if self.level == "char":
+            ids = self._encode_chars(text)
+        else:
+            ids = np.array([self.stoi.get(t, UNK_ID) for t in tokenize(text, self.level)], dtype=np.int64)
+        parts = [[BOS_ID]] if bos else []
+        parts += [ids] + ([[EOS_ID]] if eos else [])
+        return np.concatenate(parts).astype(np.int64)
+
+    def _encode_chars(self, text: str) -> np.ndarray:
+        # One sorted lookup for the whole text: a Python loop over the 9 M characters of
+        # python-stdlib takes seconds, this a fraction of one.
+        if not hasattr(self, "_char_keys"):
+            singles = sorted((ord(t), i) for i, t in enumerate(self.itos) if len(t) == 1)
+            self._char_keys = np.array([k for k, _ in singles], dtype=np.uint32)
+            self._char_ids = np.array([i for _, i in singles], dtype=np.int64)
+        keys, ids = self._char_keys, self._char_ids
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        if len(keys) == 0:
+            return np.full(len(codes), UNK_ID, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
+        return np.where(keys[pos] == codes, ids[pos], UNK_ID).astype(np.int64)
 
     def decode(self, ids: Iterable[int], skip_specials: bool = True, stop_at_eos: bool = True) -> str:
         """The text of ``ids``: characters joined as they are, words joined by one space.
@@ -118,14 +133,35 @@ class Vocab:
             out.append(self.itos[i])
         return ("" if self.level == "char" else " ").join(out)
 
+    def to_text(self, ids: Iterable[int]) -> str:
+        """ids as a reader sees them: decoded, and for words detokenized ("file ," -> "file,")."""
+        text = self.decode(ids)
+        return detokenize(text.split(" ")) if self.level == "word" else text
+
+    def to_plain(self) -> dict:
+        """The vocabulary as plain data, {"level": ..., "tokens": [...]}, ids by position:
+        what a checkpoint (torch.load with weights_only=True) and a JSON file can hold."""
+        return {"level": self.level, "tokens": list(self.itos)}
+
+    @classmethod
+    def from_plain(cls, d: dict, source: str = "the data") -> "Vocab":
+        """The Vocab of to_plain's dict."""
+        if not isinstance(d, dict) or "tokens" not in d or "level" not in d:
+            raise ValueError(f"{source} is not a saved Vocab (expected keys 'level' and 'tokens')")
+        return cls(d["tokens"], d["level"])
+
     def save(self, path: str | Path) -> None:
-        """Write the vocabulary as JSON: {"level": ..., "tokens": [...]}, ids by position."""
-        Path(path).write_text(json.dumps({"level": self.level, "tokens": self.itos}, ensure_ascii=False),
-                              encoding="utf-8")
+        """Write the vocabulary as JSON (to_plain's dict)."""
+        Path(path).write_text(json.dumps(self.to_plain(), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(d, dict) or "tokens" not in d or "level" not in d:
-            raise ValueError(f"{path} is not a saved Vocab (expected keys 'level' and 'tokens')")
-        return cls(d["tokens"], d["level"])
+        """The Vocab that save wrote to path."""
+        return cls.from_plain(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+
+
+def detokenize(words: Iterable[str]) -> str:
+    """Words joined by spaces, without the space before closing punctuation or after an opening one."""
+    text = " ".join(words)
+    text = re.sub(r" ([.,;:!?)\]}%])", r"\1", text)
+    return re.sub(r"([(\[{]) ", r"\1", text)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from seqlib.gradcheck import check_gradients, rel_error
-from seqlib.numpy.bptt import bptt_chunks, make_streams, train_truncated_bptt, truncated_bptt
+from seqlib.numpy.bptt import bptt_chunks, make_streams, train_lm, train_truncated_bptt, truncated_bptt
 from seqlib.numpy import RNNLM
 from seqlib.numpy.optim import SGD, Adam
+from seqlib.vocab import Vocab
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -128,3 +129,14 @@ def test_bad_input_raises_value_error_naming_the_argument():
         next(bptt_chunks(np.zeros((2, 5), dtype=int), 0))
     with pytest.raises(ValueError, match=r"streams has shape \(2, 1\): need at least 2 steps"):
         next(bptt_chunks(np.zeros((2, 1), dtype=int), 3))
+
+
+def test_numpy_loop_lowers_the_loss():
+    text = "abcabd" * 100
+    vocab = Vocab.build(text)
+    model = RNNLM(len(vocab), 8, 16, cell="rnn", seed=0)
+    history = train_lm(model, vocab.encode(text), seq_length=12, num_streams=4, max_steps=300, epochs=100,
+                       log_every=50, sample_every=300, sample_length=5, progress=False)
+    assert len(history) == 6 and history[-1]["step"] == 300
+    assert history[-1]["smooth_loss"] < history[0]["smooth_loss"] - 0.5, [r["smooth_loss"] for r in history]
+    assert history[-1]["sample"].shape == (5,)

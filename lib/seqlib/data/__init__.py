@@ -2,7 +2,8 @@
 
 Chapters: "Language models" (``python-stdlib``, ``shakespeare``), "Sequence to sequence"
 (``en-ru-numbers``, ``en-ru-help``), "Stacked and bidirectional RNNs / sentence
-classification" (``sentiment``). Batching for all three lives in ``seqlib.data.batching``.
+classification" (``sentiment``). From a dataset to the id arrays of a model (vocabularies
+built on train only): ``seqlib.data.prepare``; batching: ``seqlib.data.batching``.
 
     >>> from seqlib import data
     >>> data.names()
@@ -20,7 +21,9 @@ Command line: ``python -m seqlib.data list | info NAME | fetch NAME``.
 """
 
 from seqlib.data.cache import ChecksumError, DatasetUnavailable, cache_dir
+from seqlib.data.prepare import encode_source, prepare_classification, prepare_lm_data, prepare_pairs
 from seqlib.data.registry import REGISTRY, Dataset, build, fetch, get, info, load, names, register
 
 __all__ = ["load", "info", "fetch", "build", "names", "get", "register", "Dataset", "REGISTRY",
-           "cache_dir", "DatasetUnavailable", "ChecksumError"]
+           "cache_dir", "DatasetUnavailable", "ChecksumError",
+           "prepare_lm_data", "prepare_pairs", "prepare_classification", "encode_source"]

@@ -26,7 +26,7 @@ from seqlib.numpy.rnn import (
     rnn_step_forward,
 )
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
-from seqlib.numpy.bptt import bptt_chunks, make_streams, train_truncated_bptt, truncated_bptt
+from seqlib.numpy.bptt import bptt_chunks, make_streams, train_lm, train_truncated_bptt, truncated_bptt
 from seqlib.numpy.clip import clip_grad_norm, clip_grad_value, global_norm
 from seqlib.numpy.gradflow import (
     hidden_gradient_norms,
@@ -74,6 +74,7 @@ __all__ = [
     "bptt_chunks",
     "truncated_bptt",
     "train_truncated_bptt",
+    "train_lm",
     "RNNLM",
     "SentenceClassifier",
     "Seq2Seq",

@@ -1,7 +1,8 @@
 """Truncated backpropagation through time over long sequences.
 
 Chapter: "Backpropagation through time", section "Truncated BPTT"; used to train the
-character-level language model of bench/char_rnn_speed.py.
+character-level language model of bench/char_rnn_speed.py. ``train_lm`` is min-char-rnn's
+whole training loop on top of it (logging a smoothed loss and samples).
 
 A text too long to backpropagate through in one piece is cut into N streams read side by
 side (a batch of N sequences, each one contiguous stretch of the text), and each stream
@@ -19,6 +20,8 @@ with x, y: (N, T) and state None (zeros) at the start.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Iterator
 
 import numpy as np
@@ -97,3 +100,50 @@ def train_truncated_bptt(model, streams, seq_length, optimizer, clip_norm=None, 
         optimizer.step(model.params, grads)
         losses.append(loss)
     return np.array(losses), state
+
+
+def train_lm(model, ids, seq_length: int = 25, num_streams: int = 16, optimizer=None,
+                   clip_norm: float | None = 5.0, epochs: int = 1, max_steps: int | None = None,
+                   max_minutes: float | None = None, log_every: int = 100, sample_every: int | None = None,
+                   sample_length: int = 200, seed: int = 0, progress: bool = True) -> list[dict]:
+    """min-char-rnn's loop, batched: N streams, chunks of T steps, smoothed loss, samples.
+
+    model: a seqlib.numpy.lm.RNNLM.  ids: (M,) token ids.
+    The streams and chunks are this module's, the optimizer one of seqlib.numpy.optim (Adam by
+    default). Returns history: one dict per log_every steps with step, seconds,
+    smooth_loss (nats per token, exponential average as in min-char-rnn), and, every
+    sample_every steps, "sample": ids (sample_length,) drawn from the current model.
+    """
+    from tqdm.auto import tqdm
+
+    from seqlib.numpy.optim import Adam
+
+    optimizer = optimizer or Adam(lr=2e-3)
+    streams = make_streams(np.asarray(ids), num_streams)
+    rng = np.random.default_rng(seed)
+    smooth = math.log(model.V)  # the loss of a uniform guess, min-char-rnn's starting value
+    history: list[dict] = []
+    started = time.perf_counter()
+    step = 0
+    bar = tqdm(total=max_steps, disable=not progress, unit="step")
+    for _ in range(epochs):
+        for loss, grads, _state in truncated_bptt(model, streams, seq_length):
+            if clip_norm is not None:
+                clip_grad_norm(grads, clip_norm)
+            optimizer.step(model.params, grads)
+            step += 1
+            # model.loss sums over time and averages over N; per token is / T
+            smooth = 0.99 * smooth + 0.01 * loss / seq_length
+            bar.update(1)
+            bar.set_postfix(loss=f"{smooth:.3f}", refresh=False)
+            if step % log_every == 0 or (sample_every and step % sample_every == 0):
+                rec = {"step": step, "seconds": time.perf_counter() - started, "smooth_loss": smooth}
+                if sample_every and step % sample_every == 0:
+                    rec["sample"] = model.sample(int(streams[0, 0]), sample_length, rng=rng)
+                history.append(rec)
+            if (max_steps is not None and step >= max_steps) or \
+                    (max_minutes is not None and time.perf_counter() - started > 60 * max_minutes):
+                bar.close()
+                return history
+    bar.close()
+    return history

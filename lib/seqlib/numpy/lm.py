@@ -1,13 +1,13 @@
 """A language model: embedding -> stacked RNN/LSTM/GRU -> temporal affine -> softmax loss.
 
 Chapter: "Language models". The PyTorch mirror is seqlib.torch.lm.RNNLM; the shared parts
-(params layout, batch-first states) are described in seqlib.numpy._model_parts.
+(params layout, batch-first states) are described in seqlib.numpy.model_parts.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy._model_parts import (
+from seqlib.numpy.model_parts import (
     Stack,
     check_int,
     decode_step,

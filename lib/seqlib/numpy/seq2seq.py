@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy._model_parts import (
+from seqlib.numpy.model_parts import (
     Stack,
     check_int,
     decode_step,

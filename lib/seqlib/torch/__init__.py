@@ -19,7 +19,7 @@ from seqlib.torch.lm import RNNLM
 from seqlib.torch.lstm import LSTM, LSTMCell, lstm_forward, lstm_forward_autograd, lstm_step
 from seqlib.torch.rnn import RNN, RNNCell, rnn_forward, rnn_forward_autograd, rnn_step
 from seqlib.torch.seq2seq import Seq2Seq
-from seqlib.torch.stacked import make_rnn
+from seqlib.torch.model_parts import make_rnn
 
 __all__ = [
     "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "make_rnn",

@@ -35,6 +35,16 @@ def _check_plain(name: str, value, where: str = "") -> None:
                     "(str, int, float, bool, None, lists and dicts of them)")
 
 
+def plain_records(records: list[dict]) -> list[dict]:
+    """records (a training history, say) with NumPy and torch scalars turned into Python ones
+    and every other non-plain value left out, so that a checkpoint can hold them."""
+    out = []
+    for rec in records:
+        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()
+                    if isinstance(v, _PLAIN) or hasattr(v, "item")})
+    return out
+
+
 def save(path, model: torch.nn.Module, vocab=None, config: dict | None = None, **extra) -> None:
     """Save model.state_dict() with its config (default: model.config) and vocab.
 

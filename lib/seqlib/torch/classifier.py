@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import ModelImplMixin, make_rnn
+from seqlib.torch.model_parts import ModelImplMixin, check_tokens, make_rnn
 
 
 class SentenceClassifier(ModelImplMixin, nn.Module):

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqlib.torch.rnn import _check_args, float32_backward, float32_forward, project_inputs, weight_grads
+from seqlib.torch.precision import float32_backward, float32_forward
+from seqlib.torch.rnn import _check_args, project_inputs, weight_grads
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 

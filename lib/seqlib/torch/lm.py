@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import ModelImplMixin, make_rnn, transpose_state
+from seqlib.torch.model_parts import ModelImplMixin, check_tokens, make_rnn, transpose_state
 
 
 class RNNLM(ModelImplMixin, nn.Module):

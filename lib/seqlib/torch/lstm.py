@@ -25,7 +25,8 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from seqlib.torch import graphs
-from seqlib.torch.rnn import (_check_args, _summed_bias, float32_backward, float32_forward, project_inputs,
+from seqlib.torch.precision import float32_backward, float32_forward
+from seqlib.torch.rnn import (_check_args, _summed_bias, project_inputs,
                              weight_grads)
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 

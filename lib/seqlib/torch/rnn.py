@@ -25,6 +25,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from seqlib.shapes import Dims
+from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 NONLINEARITIES = ("tanh", "relu")
@@ -102,27 +103,6 @@ def weight_grads(needs, x, w_ih, h_prev, da_x, da_h):
 
 def _summed_bias(b_ih, b_hh):
     return None if b_ih is None else b_ih + b_hh
-
-
-# Autocast (CUDA or CPU) would run some of a hand-written loop's products in bfloat16 and
-# leave others, and the buffers made with empty_like, in float32: the loops would mix dtypes.
-# Their forward casts its inputs to float32 and runs with autocast off, as torch.amp advises
-# for custom Functions; the fused path is the one that runs in bfloat16.
-_AUTOCAST_DEVICES = ("cuda", "cpu")
-
-
-def float32_forward(forward):
-    """Decorate a Function's forward: under autocast, inputs cast to float32, autocast off."""
-    for device_type in _AUTOCAST_DEVICES:
-        forward = torch.amp.custom_fwd(forward, device_type=device_type, cast_inputs=torch.float32)
-    return forward
-
-
-def float32_backward(backward):
-    """Decorate the matching backward: it runs with autocast off, as its forward did."""
-    for device_type in _AUTOCAST_DEVICES:
-        backward = torch.amp.custom_bwd(backward, device_type=device_type)
-    return backward
 
 
 # --------------------------------------------------------------------------------------

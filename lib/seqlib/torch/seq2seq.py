@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from seqlib.shapes import Dims
-from seqlib.torch._tokens import check_tokens
-from seqlib.torch.stacked import ModelImplMixin, make_rnn, transpose_state
+from seqlib.torch.model_parts import ModelImplMixin, check_tokens, make_rnn, transpose_state
 
 
 class Seq2Seq(ModelImplMixin, nn.Module):

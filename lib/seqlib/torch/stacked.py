@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqlib.shapes import Dims
+from seqlib.torch.precision import fused_runs_in_float32, match_parameters
 
 IMPLS = ("loop", "fused")
 
@@ -49,13 +50,7 @@ def check_tensor(name, value, spec, dims, like):
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     dims.check(name, value, spec, finite=False)
-    if value.dtype != like.dtype:
-        kind = like.device.type
-        if not (torch.is_autocast_enabled(kind) and value.dtype == torch.get_autocast_dtype(kind)):
-            raise ValueError(f"{name} has dtype {value.dtype}, expected {like.dtype} (the parameters' dtype)")
-        # Under autocast a module's own outputs come back in its dtype (the state carried
-        # from the previous chunk, say); cast back, so every path sees what it sees without.
-        value = value.to(like.dtype)
+    value = match_parameters(name, value, like)
     if value.device != like.device:
         raise ValueError(f"{name} is on {value.device}, expected {like.device} (the parameters' device)")
     return value
@@ -162,6 +157,14 @@ class StackedMixin:
         return check_tensor("hx", hx, spec, dims, x)
 
     def _fused(self, x, hx, lengths, T):
+        if fused_runs_in_float32(self.mode, x.device):
+            # No kernel for the autocast dtype on this CPU: this layer leaves autocast
+            # (seqlib.torch.precision); x and hx are already float32, like the parameters.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._fused_kernel(x, hx, lengths, T)
+        return self._fused_kernel(x, hx, lengths, T)
+
+    def _fused_kernel(self, x, hx, lengths, T):
         base = super()  # torch.nn.RNN / LSTM / GRU: the same Parameters, no copies
         if lengths is None:
             return base.forward(x, hx)
@@ -233,47 +236,3 @@ class CellMixin:
         if self.impl == "fused":
             return super().forward(input, hx)
         return self._step(input, hx)
-
-
-CELLS = ("rnn", "lstm", "gru")
-
-
-def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs):
-    """RNN, LSTM or GRU by name ("rnn", "lstm", "gru"); kwargs go to its constructor."""
-    from seqlib.torch.gru import GRU
-    from seqlib.torch.lstm import LSTM
-    from seqlib.torch.rnn import RNN
-
-    classes = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-    if cell not in classes:
-        raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
-    if kwargs.get("num_layers", 1) == 1:
-        kwargs["dropout"] = 0.0  # dropout acts between layers: one layer has none (torch warns)
-    return classes[cell](input_size, hidden_size, **kwargs)
-
-
-class ModelImplMixin:
-    """``impl`` of a model: that of the recurrent layers inside it; setting it switches them all."""
-
-    @property
-    def impl(self) -> str:
-        return next(m.impl for m in self.modules() if isinstance(m, StackedMixin))
-
-    @impl.setter
-    def impl(self, value: str) -> None:
-        check_impl(value)
-        for m in self.modules():
-            if isinstance(m, StackedMixin):
-                m.impl = value
-
-
-def transpose_state(state):
-    """Swap the first two dimensions of a recurrent state: (L*K, N, H) <-> (N, L*K, H).
-
-    torch.nn keeps states layer-first; the step functions of seqlib.decode (and the
-    NumPy models) keep them batch-first, so beams can be reordered by their first index.
-    An LSTM's state is the pair (h, c); both are swapped.
-    """
-    if isinstance(state, tuple):
-        return tuple(transpose_state(s) for s in state)
-    return state.transpose(0, 1).contiguous()

@@ -114,20 +114,24 @@ class Stack:
 
 
 def init_rng(seed):
+    """A NumPy Generator from a seed (an int, None, or a Generator, which is used as it is)."""
     return np.random.default_rng(seed)
 
 
 def init_embedding(rng, V, D, dtype):
+    """(V, D) embedding weights, one standard-normal row per token."""
     # Unit-variance rows: after Wx, uniform in +-1/sqrt(H), pre-activations are O(1).
     return rng.standard_normal((V, D)).astype(dtype)
 
 
 def init_affine(rng, H, V, dtype):
+    """An output layer's W (H, V), uniform in +-1/sqrt(H) as torch.nn.Linear, and b (V,) zeros."""
     k = 1.0 / np.sqrt(H)
     return rng.uniform(-k, k, (H, V)).astype(dtype), np.zeros(V, dtype=dtype)
 
 
 def check_int(name, value, minimum=1):
+    """value as an int; a ValueError naming it unless it is an integer >= minimum."""
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} is {value!r}, expected an integer >= {minimum}")
     return int(value)
@@ -151,12 +155,14 @@ def length_groups(lengths):
 
 
 def check_tokens(tokens, V):
+    """A ValueError naming the first id of tokens outside [0, V)."""
     if tokens.size and (tokens.min() < 0 or tokens.max() >= V):
         bad = tokens[(tokens < 0) | (tokens >= V)].flat[0]
         raise ValueError(f"tokens has a value {bad} outside [0, V) = [0, {V})")
 
 
 def log_softmax(scores):
+    """log softmax over the last axis, shifted by the maximum so exp never overflows."""
     shifted = scores - scores.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 

@@ -1,12 +1,12 @@
-"""Interpretable cells: which hidden units of a character model track simple properties of the text.
+"""Interpretable units: which hidden units of a character model track simple properties of the text.
 
 Chapter: "Language models", section on visualising what the units learn (Karpathy, Johnson
 and Fei-Fei 2015, "Visualizing and understanding recurrent networks": a cell that is on
 inside quotes, one that counts the position in a line, one that follows bracket depth).
 
-Framework-free: activations come in as a NumPy array (T, H), one row per character, from
-either engine (seqlib.train.lm_states for seqlib.torch). A feature at step t describes the
-text *after reading character t*, which is what the state after step t can know.
+Activations are a NumPy array (T, H), one row per character: ``lm_states`` reads them off a
+seqlib.torch RNNLM; the NumPy engine's states are arrays already. A feature at step t
+describes the text *after reading character t*, which is what the state after step t can know.
 """
 
 from __future__ import annotations
@@ -15,10 +15,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["inside_quotes", "position_in_line", "bracket_depth", "text_features", "correlations",
+__all__ = ["lm_states", "inside_quotes", "position_in_line", "bracket_depth", "text_features", "correlations",
            "most_correlated_units", "Match"]
 
 OPEN, CLOSE = "([{", ")]}"
+
+
+def lm_states(model, ids, which: str = "c", layer: int = -1) -> np.ndarray:
+    """The hidden state of every step of a seqlib.torch RNNLM reading ids.
+
+    ids: (T,) token ids.  which: "h" (hidden state) or "c" (LSTM cell, shown as tanh(c) as
+    in Karpathy et al. 2015).  layer: which layer of the stack.  Returns (T, H).
+    """
+    import torch
+
+    if which not in ("h", "c"):
+        raise ValueError(f"which is {which!r}, expected 'h' or 'c'")
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(np.asarray(ids), device=device)[None]
+    state, rows = None, []
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            _, state = model(x[:, t:t + 1], state)
+            if isinstance(state, tuple):
+                s = state[0] if which == "h" else torch.tanh(state[1])
+            elif which == "c":
+                raise ValueError("which='c' needs an LSTM; this model's state has no cell")
+            else:
+                s = state
+            rows.append(s[layer, 0].float().cpu().numpy())
+    return np.stack(rows)
 
 
 def inside_quotes(text: str, quotes: str = "\"'") -> np.ndarray:

@@ -1,12 +1,15 @@
-"""seqlib.cells: the text features of the interpretable-cells view and the search for matching units."""
+"""seqlib.interpret: the text features of the interpretable-cells view and the search for matching units."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from seqlib.cells import (bracket_depth, correlations, inside_quotes, most_correlated_units, position_in_line,
-                          text_features)
+import torch
+
+from seqlib.interpret import (bracket_depth, correlations, inside_quotes, lm_states, most_correlated_units,
+                             position_in_line,
+                             text_features)
 
 
 def test_features_describe_the_text_after_each_character():
@@ -48,3 +51,17 @@ def test_the_search_finds_planted_units():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="expected \\(T, H\\) and \\(T,\\)"):
         correlations(np.zeros((5, 2)), np.zeros(4))
+
+
+def test_lm_states_are_the_models_own_states():
+    from seqlib.torch import RNNLM
+
+    torch.manual_seed(0)
+    model = RNNLM(5, 3, 4, num_layers=2, cell="lstm").eval()
+    ids = np.array([1, 4, 2, 3, 0])
+    c = lm_states(model, ids, which="c", layer=-1)
+    h = lm_states(model, ids, which="h", layer=0)
+    assert c.shape == (5, 4) and h.shape == (5, 4)
+    _, (h_n, c_n) = model(torch.as_tensor(ids[None]))
+    np.testing.assert_allclose(c[-1], torch.tanh(c_n[-1, 0]).detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(h[-1], h_n[0, 0].detach().numpy(), atol=1e-6)

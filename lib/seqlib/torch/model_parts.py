@@ -1,0 +1,66 @@
+"""What the PyTorch models share: the recurrent layer picked by name, the impl switch, the
+batch-first states of decoding, and the checks on token ids.
+
+Chapters: "Language models", "Stacked and bidirectional RNNs", "Sequence to sequence" (the
+models of seqlib.torch.lm, .classifier and .seq2seq); seqlib.numpy.model_parts is its mirror.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from seqlib.shapes import Dims
+from seqlib.torch.gru import GRU
+from seqlib.torch.lstm import LSTM
+from seqlib.torch.rnn import RNN
+from seqlib.torch.stacked import StackedMixin, check_impl
+
+LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS = tuple(LAYERS)
+
+
+def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs):
+    """RNN, LSTM or GRU by name ("rnn", "lstm", "gru"); kwargs go to its constructor."""
+    if cell not in LAYERS:
+        raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+    if kwargs.get("num_layers", 1) == 1:
+        kwargs["dropout"] = 0.0  # dropout acts between layers: one layer has none (torch warns)
+    return LAYERS[cell](input_size, hidden_size, **kwargs)
+
+
+class ModelImplMixin:
+    """``impl`` of a model: that of the recurrent layers inside it; setting it switches them all."""
+
+    @property
+    def impl(self) -> str:
+        return next(m.impl for m in self.modules() if isinstance(m, StackedMixin))
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        check_impl(value)
+        for m in self.modules():
+            if isinstance(m, StackedMixin):
+                m.impl = value
+
+
+def transpose_state(state):
+    """Swap the first two dimensions of a recurrent state: (L*K, N, H) <-> (N, L*K, H).
+
+    torch.nn keeps states layer-first; the step functions of seqlib.decode (and the
+    NumPy models) keep them batch-first, so beams can be reordered by their first index.
+    An LSTM's state is the pair (h, c); both are swapped.
+    """
+    if isinstance(state, tuple):
+        return tuple(transpose_state(s) for s in state)
+    return state.transpose(0, 1).contiguous()
+
+
+def check_tokens(name: str, tokens, spec: str, vocab_size: int, dims: Dims | None = None) -> torch.Tensor:
+    """tokens: an integer tensor of shape spec with ids in [0, vocab_size)."""
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(tokens).__name__}")
+    (dims or Dims()).check(name, tokens, spec, dtype="int")
+    lo, hi = int(tokens.min()), int(tokens.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"{name} holds ids from {lo} to {hi}, expected ids in [0, V) = [0, {vocab_size})")
+    return tokens
