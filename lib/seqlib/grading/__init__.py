@@ -1,5 +1,4 @@
-"""Checks used by the tests inside the assignments, and (in ``seqlib.grading.course``)
-the instructor's grading commands.
+"""Checks used by the tests inside the assignments, and (in the submodules) the trusted grader.
 
 A failing check says what was expected and what came back, so a student who reads a
 red cell knows what to fix::
@@ -7,21 +6,26 @@ red cell knows what to fix::
     AssertionError: rnn_step_forward: next_h differs from the reference.
       largest relative error 3.2e-01 (allowed 1e-08) at index (0, 2): got 0.1203, expected 0.4471
 
-Student code runs in the same Python process as these checks, so everything they rely on
-is bound when this module is imported (before any student cell runs): rebinding
-``numpy.allclose`` or ``numpy.abs`` in a notebook does not change what the checks compute.
+The same test cells run in two places. In the student's notebook they call the student's
+functions directly and teach. When the work is graded they run in the grader's own process
+(seqlib.grading.job), where each solution name stands for the student's function running in
+a sandboxed worker (seqlib.grading.remote, .sandbox, .worker): whatever the student's code
+does to NumPy, to these checks or to anything else, it does in the worker, not here.
+
+Modules: ``job`` grades one submission, ``course`` a class (nbgrader's gradebook, parallel
+jobs, the summary table), ``notebook`` reads assignments and submissions, ``similarity``
+flags copied code, ``feedback`` keeps hidden tests out of the feedback.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as _np
 
 from seqlib.gradcheck import numerical_gradient as _numerical_gradient
 
-# Bound now, before student code can touch numpy's namespace.
+# Bound at import, so that a test cell rebinding numpy's names in a notebook changes no check.
 _asarray, _abs, _maximum, _argmax = _np.asarray, _np.abs, _np.maximum, _np.argmax
 _unravel, _isfinite, _float64, _ndarray = _np.unravel_index, _np.isfinite, _np.float64, _np.ndarray
 
@@ -66,28 +70,3 @@ def expect_gradient(what: str, f: Callable, inputs: list, wrt: int, analytic, do
     """
     numeric = _numerical_gradient(f, inputs, wrt, dout)
     expect_close(f"{what} (against a finite-difference gradient)", analytic, numeric, tol)
-
-
-@contextlib.contextmanager
-def forbid(*functions: Callable) -> Iterator[None]:
-    """Make the given library functions raise while the block runs.
-
-    The hidden tests grade a student's own implementation, so the seqlib reference it is
-    compared with must not be what is being called. The functions' code is swapped, not
-    their names, so it also catches references captured by an earlier import.
-    """
-    saved = [fn.__code__ for fn in functions]
-    try:
-        for fn in functions:
-            fn.__code__ = _blocked.__code__
-        yield
-    finally:
-        for fn, code in zip(functions, saved):
-            fn.__code__ = code
-
-
-def _blocked(*args, **kwargs):
-    raise RuntimeError(
-        "this test grades your own implementation: calling seqlib's reference solution "
-        "is not allowed inside it"
-    )

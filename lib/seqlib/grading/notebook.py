@@ -1,0 +1,243 @@
+"""Reading an assignment and a submission, and writing the graded notebook nbgrader shows.
+
+The **source notebook** (solutions/NAME/NAME.ipynb, the instructor's, trusted) says what
+is graded: each solution cell's ``grade_id`` is the name of the function (or class) it
+defines; test cells hold the visible and hidden tests; other code cells are the
+instructor's and are tagged by what they are for:
+
+- ``worker``: also runs in the student's worker, before their cells (``import numpy as
+  np``, a helper such as ``sigmoid`` that solutions may call); must not import seqlib;
+- ``demo``: not graded, not run by the grader (training runs, plots);
+- untagged: runs in the grader only, before the tests that follow it (test tools).
+
+A **submission** is untrusted bytes. Only the source text of its solution cells is used,
+found by ``grade_id``; its test cells, outputs, metadata and any extra cells are ignored
+(the grader runs its own copies of the tests), so editing, deleting or reordering them
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_SUBMISSION_BYTES = 20 << 20
+TAGS = ("worker", "demo")
+
+
+@dataclass
+class Cell:
+    """One code cell of the source notebook."""
+
+    index: int
+    kind: str  # "solution", "test" or "provided"
+    grade_id: str
+    source: str
+    points: float = 0.0
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Assignment:
+    """What the source notebook of one assignment says about grading it."""
+
+    name: str
+    notebook: str  # file name, NAME.ipynb
+    cells: list[Cell]
+    release: dict  # the released notebook (nbformat JSON), trusted
+    torch: bool = False
+    forbid: tuple[str, ...] = ()
+    sha256: str = ""
+
+    @property
+    def solutions(self) -> list[Cell]:
+        return [c for c in self.cells if c.kind == "solution"]
+
+    @property
+    def tests(self) -> list[Cell]:
+        return [c for c in self.cells if c.kind == "test"]
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.points for c in self.tests))
+
+    def worker_cells(self) -> list[Cell]:
+        """The instructor's cells the student's code runs after, in the worker."""
+        return [c for c in self.cells if c.kind == "provided" and "worker" in c.tags]
+
+    def grader_cells(self) -> list[Cell]:
+        """What the grader runs, in order: the instructor's code (not demos) and the tests."""
+        return [c for c in self.cells if c.kind == "test" or (c.kind == "provided" and "demo" not in c.tags)]
+
+    def names(self, cell: Cell) -> list[str]:
+        """The top-level names a solution cell defines in the reference solution, grade_id first."""
+        names = [cell.grade_id]
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            return names
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                found = [node.name]
+            elif isinstance(node, ast.Assign):
+                found = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                found = []
+            names += [n for n in found if n not in names]
+        return names
+
+
+def _text(source) -> str:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        return "".join(source)
+    return ""
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def load_assignment(course_dir, name: str, source_directory: str = "solutions",
+                    release_directory: str = "assignments") -> Assignment:
+    """The assignment NAME of a course folder: its source notebook and its release."""
+    course_dir = Path(course_dir)
+    path = course_dir / source_directory / name / f"{name}.ipynb"
+    raw = path.read_bytes()
+    nb = json.loads(raw)
+    release_path = course_dir / release_directory / name / f"{name}.ipynb"
+    release = json.loads(release_path.read_text(encoding="utf-8")) if release_path.exists() else None
+    cells = []
+    for i, c in enumerate(nb["cells"]):
+        if c.get("cell_type") != "code":
+            continue
+        meta = _nbgrader(c)
+        tags = tuple(t for t in c.get("metadata", {}).get("tags", []) if t in TAGS)
+        if meta.get("solution") and not meta.get("grade"):
+            kind = "solution"
+        elif meta.get("grade") and not meta.get("solution"):
+            kind = "test"
+        elif meta.get("solution") and meta.get("grade"):
+            raise ValueError(f"{path}: cell {meta.get('grade_id')!r} is both a solution and a test; "
+                             "the grader grades code by tests: split it in two cells")
+        else:
+            kind = "provided"
+        grade_id = str(meta.get("grade_id", f"cell-{i}"))
+        cells.append(Cell(i, kind, grade_id, _text(c.get("source", "")), float(meta.get("points", 0) or 0), tags))
+    if release is None:
+        raise FileNotFoundError(f"{release_path} does not exist: run `make release A={name}` first")
+    settings = nb.get("metadata", {}).get("seqlib", {})
+    return Assignment(name, path.name, cells, release, bool(settings.get("torch", False)),
+                      tuple(settings.get("forbid", ())), hashlib.sha256(raw).hexdigest())
+
+
+@dataclass
+class Submission:
+    """The student's solution sources by grade_id, and what else the file showed."""
+
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    problem: str = ""  # why nothing could be read at all
+    sha256: str = ""
+
+
+def read_submission(path, assignment: Assignment) -> Submission:
+    """The solution cells of a submitted notebook; never raises on what the file holds."""
+    sub = Submission()
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        sub.problem = f"cannot read the submission: {err.strerror}"
+        return sub
+    sub.sha256 = hashlib.sha256(raw).hexdigest()
+    if len(raw) > MAX_SUBMISSION_BYTES:
+        sub.problem = f"the notebook is {len(raw) >> 20} MB, over the {MAX_SUBMISSION_BYTES >> 20} MB limit"
+        return sub
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        sub.problem = "NotJSONError: the notebook does not appear to be JSON (a truncated or wrong file?)"
+        return sub
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        sub.problem = "the file is JSON but not a notebook (no list of cells)"
+        return sub
+    wanted = {c.grade_id: c for c in assignment.solutions}
+    tests = {c.grade_id: c for c in assignment.tests}
+    stubs = _release_sources(assignment)
+    seen_tests = set()
+    for cell in cells:
+        meta = _nbgrader(cell)
+        gid = meta.get("grade_id")
+        if not isinstance(gid, str):
+            continue
+        if gid in wanted and isinstance(cell, dict) and cell.get("cell_type") == "code":
+            if gid in sub.sources:
+                sub.notes.append(f"{gid}: a second cell with this grade_id is ignored")
+                continue
+            sub.sources[gid] = _text(cell.get("source", ""))
+        elif gid in tests:
+            seen_tests.add(gid)
+            if _text(cell.get("source", "")) != stubs.get(gid, _text(cell.get("source", ""))):
+                sub.notes.append(f"{gid}: test cell edited (the grader runs its own copy)")
+    for gid in wanted:
+        if gid not in sub.sources:
+            sub.notes.append(f"{gid}: solution cell missing")
+        elif sub.sources[gid] == stubs.get(gid):
+            sub.notes.append(f"{gid}: unanswered (as released)")
+    for gid in tests:
+        if gid not in seen_tests:
+            sub.notes.append(f"{gid}: test cell deleted (the grader runs its own copy)")
+    return sub
+
+
+def answered(assignment: Assignment, sources: dict[str, str]) -> dict[str, str]:
+    """sources without the cells left as released (what every unanswered notebook shares)."""
+    stubs = _release_sources(assignment)
+    return {g: s for g, s in sources.items() if s != stubs.get(g) and s.strip()}
+
+
+def _release_sources(assignment: Assignment) -> dict[str, str]:
+    out = {}
+    for cell in assignment.release.get("cells", []):
+        gid = _nbgrader(cell).get("grade_id")
+        if gid:
+            out[gid] = _text(cell.get("source", ""))
+    return out
+
+
+def graded_notebook(assignment: Assignment, result: dict) -> dict:
+    """The notebook nbgrader's feedback shows: the release, with the student's solution
+    sources, the grader's test cells (hidden tests in, for nbgrader to hide) and each
+    test's outcome as its output."""
+    nb = copy.deepcopy(assignment.release)
+    sources = result.get("sources", {})
+    tests = {t["grade_id"]: t for t in result.get("tests", [])}
+    own_tests = {c.grade_id: c.source for c in assignment.tests}
+    for cell in nb["cells"]:
+        gid = _nbgrader(cell).get("grade_id")
+        if cell.get("cell_type") != "code":
+            continue
+        cell["outputs"], cell["execution_count"] = [], None
+        if gid in sources:
+            cell["source"] = sources[gid]
+        if gid in own_tests:
+            cell["source"] = own_tests[gid]
+            t = tests.get(gid)
+            if t is None:
+                continue
+            if t.get("output"):
+                cell["outputs"].append({"output_type": "stream", "name": "stdout", "text": t["output"]})
+            if t["status"] != "passed":
+                ename = {"failed": "AssertionError", "timeout": "TimeoutError", "crash": "WorkerCrashed"}.get(
+                    t["status"], t.get("ename") or "Error")
+                cell["outputs"].append({"output_type": "error", "ename": ename, "evalue": t.get("message", ""),
+                                        "traceback": [f"{ename}: {t.get('message', '')}"]})
+    return nb

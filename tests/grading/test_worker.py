@@ -1,0 +1,91 @@
+"""The grading channel: plain data both ways, never pickle; malformed bytes are refused, not trusted."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import pytest
+
+from seqlib.grading.worker import Encoder, ProtocolError, decode, pack, read_message
+
+
+def _roundtrip(value, keep=None):
+    enc = Encoder(keep)
+    header = {"v": enc.value(value) if keep else enc.plain(value)}
+    data = pack(header, enc.arrays)
+    buf = io.BytesIO(data)
+    got, arrays = read_message(buf.read)
+    assert buf.read() == b"", "a message is read exactly to its end"
+    return decode(got["v"], arrays, resolve=lambda node, dec: ("handle", node["$h"]))
+
+
+def test_plain_values_survive_the_channel():
+    rng = np.random.default_rng(0)
+    value = {"x": rng.normal(size=(3, 4)), "ids": np.arange(5, dtype=np.int64), "mask": np.array([True, False]),
+             "nested": [1, 2.5, None, "text", (np.float32(1.5), -0.0)], "inf": float("inf"), "nan": float("nan"),
+             "empty": np.zeros((0, 3))}
+    got = _roundtrip(value)
+    for key in ("x", "ids", "mask", "empty"):
+        assert got[key].dtype == value[key].dtype and got[key].shape == value[key].shape
+        np.testing.assert_array_equal(got[key], value[key])
+    assert got["nested"] == [1, 2.5, None, "text", (1.5, -0.0)]
+    assert got["inf"] == float("inf") and np.isnan(got["nan"])
+    got["x"][0, 0] = 99.0  # received arrays are the receiver's own, writable copies
+
+
+def test_what_a_function_returns_keeps_caches_in_the_worker():
+    kept = []
+
+    def keep(obj):
+        kept.append(obj)
+        return len(kept)
+
+    h = np.ones((2, 3))
+    cache = (h, [h, h])
+    got = _roundtrip((h, cache, {"dW": h}), keep=keep)
+    assert isinstance(got, tuple) and got[1] == ("handle", 1) and kept == [cache]
+    np.testing.assert_array_equal(got[0], h)
+    np.testing.assert_array_equal(got[2]["dW"], h)
+
+
+@pytest.mark.parametrize("bad", [np.array(["a", "b"]), np.array([object()], dtype=object),
+                                 np.zeros(2, dtype=[("a", "f8")])])
+def test_arrays_of_anything_but_numbers_are_refused(bad):
+    with pytest.raises(TypeError, match="cannot be sent"):
+        Encoder().plain(bad)
+
+
+def test_objects_are_refused_where_no_handle_may_stand_for_them():
+    with pytest.raises(TypeError, match="cannot be sent"):
+        Encoder().plain({"f": lambda: 0})
+
+
+def _frame(header_bytes: bytes, body: bytes = b"") -> bytes:
+    rest = struct.pack(">I", len(header_bytes)) + header_bytes + body
+    return struct.pack(">Q", len(rest)) + rest
+
+
+@pytest.mark.parametrize("data, why", [
+    (struct.pack(">Q", 1 << 40), "a message of"),
+    (_frame(b"not json"), "unreadable header"),
+    (_frame(b'{"arrays": "x"}'), "not a message"),
+    (_frame(b'{"arrays": [["|O", [1]]]}', b"\0" * 8), "dtype"),
+    (_frame(b'{"arrays": [["<U4", [1]]]}', b"\0" * 16), "dtype"),
+    (_frame(b'{"arrays": [["<f8", [10]]]}', b"\0" * 8), "longer than the message"),
+    (_frame(b'{"arrays": [["<f8", [1]]]}', b"\0" * 16), "left over"),
+    (_frame(b'{"arrays": [["<f8", [-1]]]}', b"\0" * 8), "bad array"),
+])
+def test_malformed_messages_are_protocol_errors(data, why):
+    with pytest.raises(ProtocolError, match=why):
+        read_message(io.BytesIO(data).read)
+
+
+def test_unknown_references_are_protocol_errors():
+    with pytest.raises(ProtocolError):
+        decode({"$h": 3}, [], resolve=None)
+    with pytest.raises(ProtocolError):
+        decode({"$a": 2}, [np.zeros(1)])
+    with pytest.raises(ProtocolError):
+        decode({"$f": "1e999"}, [])
