@@ -75,10 +75,10 @@ def test_the_worker_command_hides_the_course_folder():
     cmd = worker_command(False, True, FAST)
     assert {"--unshare-all", "--die-with-parent", "--new-session"} <= set(cmd)
     bound = [cmd[i + 1] for i, c in enumerate(cmd) if c in ("--bind", "--ro-bind")]
-    worker = str(REPO / "lib/seqlib/grading/worker.py")
+    own = {str(REPO / "lib/seqlib/grading" / f) for f in ("worker.py", "harness.py")}
     inside = [b for b in bound if b == str(REPO) or b.startswith(str(REPO) + "/")]
-    # Of the course folder only the worker script and (where it lives there) the Python environment.
-    assert set(inside) <= {worker, str(REPO / ".venv")}, inside
+    # Of the course folder only the worker's two files and (where it lives there) the Python environment.
+    assert set(inside) <= own | {str(REPO / ".venv")}, inside
 
 
 def test_arrays_caches_and_in_place_changes_cross_as_in_the_notebook():

@@ -107,12 +107,13 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
             result["functions"][c.grade_id] = f"not run: it uses {bad}, which this assignment does not allow"
             continue
         cells.append((c.grade_id, sub.sources[c.grade_id]))
+    cells += [(c.grade_id, c.source) for c in a.harness_cells()]
     limits = dict(limits or {})
     if a.torch and not os.environ.get("SEQLIB_WORKER_MEMORY_MB"):
         limits.setdefault("memory_bytes", TORCH_MEMORY)
     session = Session(cells, torch=a.torch, sandbox=sandbox, limits=limits_from_env(**limits))
     ns: dict = {"__name__": "__grader__"}
-    for c in a.solutions:
+    for c in a.solutions + a.harness_cells():
         for name in a.names(c):
             ns[name] = RemoteFunction(session, name)
     try:

@@ -7,6 +7,9 @@ instructor's and are tagged by what they are for:
 
 - ``worker``: also runs in the student's worker, before their cells (``import numpy as
   np``, a helper such as ``sigmoid`` that solutions may call); must not import seqlib;
+- ``harness``: runs only in the worker, after the student's cells; the tests call the
+  functions it defines there (a training loop over the student's model, say); it may use
+  ``seqlib.grading.harness``, the one part of seqlib a worker has;
 - ``demo``: not graded, not run by the grader (training runs, plots);
 - untagged: runs in the grader only, before the tests that follow it (test tools).
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_SUBMISSION_BYTES = 20 << 20
-TAGS = ("worker", "demo")
+TAGS = ("worker", "harness", "demo")
 
 
 @dataclass
@@ -69,9 +72,14 @@ class Assignment:
         """The instructor's cells the student's code runs after, in the worker."""
         return [c for c in self.cells if c.kind == "provided" and "worker" in c.tags]
 
+    def harness_cells(self) -> list[Cell]:
+        """The instructor's cells that run in the worker after the student's code."""
+        return [c for c in self.cells if c.kind == "provided" and "harness" in c.tags]
+
     def grader_cells(self) -> list[Cell]:
-        """What the grader runs, in order: the instructor's code (not demos) and the tests."""
-        return [c for c in self.cells if c.kind == "test" or (c.kind == "provided" and "demo" not in c.tags)]
+        """What the grader runs, in order: the instructor's code (not demos or harness) and the tests."""
+        return [c for c in self.cells if c.kind == "test" or
+                (c.kind == "provided" and "demo" not in c.tags and "harness" not in c.tags)]
 
     def names(self, cell: Cell) -> list[str]:
         """The top-level names a solution cell defines in the reference solution, grade_id first."""

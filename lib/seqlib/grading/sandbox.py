@@ -40,6 +40,7 @@ from pathlib import Path
 from seqlib.grading.worker import Encoder, ProtocolError, decode, pack, read_message
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+HARNESS = Path(__file__).with_name("harness.py")
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
 
 
@@ -130,7 +131,7 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     script = ["-I"]
     args = ["--torch"] if torch else []
     if not sandbox:
-        return [sys.executable, *script, str(WORKER_SCRIPT), "--scratch", "{scratch}", *args]
+        return [sys.executable, *script, str(WORKER_SCRIPT), "--scratch", "{scratch}", "--harness", str(HARNESS), *args]
     cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--uid", "65534", "--gid", "65534",
            "--cap-drop", "ALL", "--hostname", "sandbox"]
     for d in ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/etc/alternatives"):
@@ -145,7 +146,8 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     for d in _seqlib_dirs():  # the reference answers: hidden wherever they are installed
         if any(d == r or d.startswith(r.rstrip("/") + "/") for r in _python_roots() + ["/usr"]):
             cmd += ["--tmpfs", d]
-    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--proc", "/proc", "--dev", "/dev",
+    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--ro-bind", str(HARNESS), "/worker/harness.py",
+            "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
             "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
@@ -153,7 +155,8 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # this machine's BLAS settings, if any
         if var in os.environ:
             cmd += ["--setenv", var, os.environ[var]]
-    return cmd + ["--", python, *script, "/worker/worker.py", "--scratch", "/tmp", *args]
+    return cmd + ["--", python, *script, "/worker/worker.py", "--scratch", "/tmp", "--harness", "/worker/harness.py",
+                  *args]
 
 
 def _limit(limits: Limits):
