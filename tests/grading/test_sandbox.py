@@ -75,9 +75,9 @@ def test_the_worker_command_hides_the_course_folder():
     cmd = worker_command(False, True, FAST)
     assert {"--unshare-all", "--die-with-parent", "--new-session"} <= set(cmd)
     bound = [cmd[i + 1] for i, c in enumerate(cmd) if c in ("--bind", "--ro-bind")]
-    own = {str(REPO / "lib/seqlib/grading" / f) for f in ("worker.py", "harness.py")}
+    own = {str(REPO / "lib/seqlib/grading" / f) for f in ("worker.py", "channel.py", "harness.py")}
     inside = [b for b in bound if b == str(REPO) or b.startswith(str(REPO) + "/")]
-    # Of the course folder only the worker's two files and (where it lives there) the Python environment.
+    # Of the course folder only the worker.s three files and (where it lives there) the Python environment.
     assert set(inside) <= own | {str(REPO / ".venv")}, inside
 
 

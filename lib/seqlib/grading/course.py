@@ -307,4 +307,5 @@ def write_csv(results: list[StudentResult], path) -> None:
 
 
 def main_log(message: str) -> None:
+    """The command line's log: one line on stderr, at once."""
     print(message, file=sys.stderr, flush=True)

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from seqlib.grading.sandbox import Limits, Worker, WorkerLost
-from seqlib.grading.worker import Encoder, ProtocolError, decode
+from seqlib.grading.channel import Encoder, ProtocolError, decode
 
 __all__ = ["Session", "RemoteFunction", "RemoteObject", "StudentError", "Record"]
 

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from seqlib.grading.worker import Encoder, ProtocolError, decode, pack, read_message
+from seqlib.grading.channel import Encoder, ProtocolError, decode, pack, read_message
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 HARNESS = Path(__file__).with_name("harness.py")
+CHANNEL = Path(__file__).with_name("channel.py")
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
 
 
@@ -146,7 +147,8 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     for d in _seqlib_dirs():  # the reference answers: hidden wherever they are installed
         if any(d == r or d.startswith(r.rstrip("/") + "/") for r in _python_roots() + ["/usr"]):
             cmd += ["--tmpfs", d]
-    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--ro-bind", str(HARNESS), "/worker/harness.py",
+    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--ro-bind", str(CHANNEL), "/worker/channel.py",
+            "--ro-bind", str(HARNESS), "/worker/harness.py",
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
             "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
