@@ -19,13 +19,14 @@ c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
 
-# A cell that runs longer than this is interrupted and counts as failed; the student's
-# other cells still run and the rest of the class is still graded. Our hidden tests
-# take well under a second each, so a minute is generous even on a slow laptop.
+# `nbgrader validate` (a student's own check before submitting) interrupts a cell that runs
+# longer than this. Grading does not use nbgrader's executor: `make autograde` runs the
+# student's code in seqlib's sandbox, with its own time limits (README, "For instructors").
 c.Execute.timeout = int(os.environ.get("SEQLIB_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
-# Feedback shows scores and failures, not the hidden tests' code.
+# Feedback shows scores and failures, not the hidden tests' code (and `make feedback` then
+# removes what the page would load from another host: seqlib.grading.feedback).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "seqlib.grading.feedback.HideHiddenTests",

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(files)} feedback files under feedback/*/{args.assignment}/")
         return 0
     else:
-        results = course.summary(course.load_api(args.course), args.assignment)
+        results = course.summary(course.Course.load(args.course), args.assignment)
     if not results:
         print(f"no submissions of {args.assignment!r} under submitted/*/{args.assignment}/", file=sys.stderr)
         return 1

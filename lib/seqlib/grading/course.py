@@ -109,10 +109,52 @@ def load_api(course_dir="."):
     return NbGraderAPI(config=config)
 
 
-def submissions(api, assignment: str) -> dict[str, Path]:
-    """student -> their submitted notebook path (which may not exist), sorted by student."""
-    root = Path(api.coursedir.root) / api.coursedir.submitted_directory
-    return {p.parent.name: p / f"{assignment}.ipynb" for p in sorted(root.glob(f"*/{assignment}")) if p.is_dir()}
+@dataclass(frozen=True)
+class Course:
+    """The folders of a course, as its nbgrader_config.py names them (read without nbgrader,
+    whose import takes seconds: the jobs start while the writer loads it)."""
+
+    root: Path
+    source: str = "source"
+    release: str = "release"
+    submitted: str = "submitted"
+    db_url: str = ""
+
+    @classmethod
+    def load(cls, course_dir=".") -> "Course":
+        from traitlets.config.loader import PyFileConfigLoader
+
+        course_dir = Path(course_dir).resolve()
+        cd = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config().CourseDirectory
+        root = Path(cd.get("root", str(course_dir)))
+        return cls(root, cd.get("source_directory", "source"), cd.get("release_directory", "release"),
+                   cd.get("submitted_directory", "submitted"), cd.get("db_url", f"sqlite:///{root / 'gradebook.db'}"))
+
+    def knows(self, assignment: str) -> bool | None:
+        """Whether the gradebook has the assignment (None: not a SQLite gradebook, ask nbgrader)."""
+        import sqlite3
+
+        if not self.db_url.startswith("sqlite:///"):
+            return None
+        path = Path(self.db_url[len("sqlite:///"):])
+        if not path.exists():
+            return False
+        try:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                return db.execute("SELECT 1 FROM assignment WHERE name = ?", (assignment,)).fetchone() is not None
+        except sqlite3.Error:
+            return None
+
+    def assignment(self, name: str):
+        return load_assignment(self.root, name, self.source, self.release)
+
+    def submissions(self, assignment: str) -> dict[str, Path]:
+        """student -> their submitted notebook path (which may not exist), sorted by student."""
+        base = self.root / self.submitted
+        return {p.parent.name: p / f"{assignment}.ipynb" for p in sorted(base.glob(f"*/{assignment}")) if p.is_dir()}
+
+    def results(self, assignment: str) -> Path:
+        return self.root / "grades" / assignment
 
 
 def ensure_in_gradebook(api, assignment: str, log=print) -> None:
@@ -133,7 +175,14 @@ def ensure_in_gradebook(api, assignment: str, log=print) -> None:
 
 
 def _results_dir(api, assignment: str) -> Path:
-    return Path(api.coursedir.root) / "grades" / assignment
+    return Course.load(api.coursedir.root).results(assignment)
+
+
+def _read(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _write_json(path: Path, data) -> None:
@@ -141,14 +190,6 @@ def _write_json(path: Path, data) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
-
-
-def _stored(api, assignment: str, student: str):
-    path = _results_dir(api, assignment) / f"{student}.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _current(stored, sha: str, source_sha: str, sandbox: bool) -> bool:
@@ -196,12 +237,11 @@ def _references(a) -> dict[str, list[tuple[str, str]]]:
     return refs
 
 
-def summary(api, assignment: str) -> list[StudentResult]:
+def summary(course: "Course", assignment: str) -> list[StudentResult]:
     """Every submitting student's row, from the stored results, with copy signals."""
-    results = {s: _stored(api, assignment, s) for s in submissions(api, assignment)}
+    results = {s: _read(course.results(assignment) / f"{s}.json") for s in course.submissions(assignment)}
     graded = {s: r for s, r in results.items() if r}
-    a = load_assignment(api.coursedir.root, assignment, api.coursedir.source_directory,
-                        api.coursedir.release_directory)
+    a = course.assignment(assignment)
     flags = copy_flags({s: answered(a, r.get("sources", {})) for s, r in graded.items()}, _references(a))
     rows = []
     for s, r in results.items():
@@ -217,11 +257,9 @@ def autograde(assignment: str, course_dir=".", students: list[str] | None = None
     """
     if sandbox:
         check_sandbox()
-    api = load_api(course_dir)
-    ensure_in_gradebook(api, assignment, log)
-    a = load_assignment(api.coursedir.root, assignment, api.coursedir.source_directory,
-                        api.coursedir.release_directory)
-    found = submissions(api, assignment)
+    course = Course.load(course_dir)
+    a = course.assignment(assignment)
+    found = course.submissions(assignment)
     chosen = students or list(found)
     unknown = [s for s in chosen if s not in found]
     if unknown:
@@ -229,19 +267,28 @@ def autograde(assignment: str, course_dir=".", students: list[str] | None = None
     specs = []
     for s in chosen:
         path = found[s]
-        sha = _sha(path)
-        if not force and _current(_stored(api, assignment, s), sha, a.sha256, sandbox):
+        stored = _read(course.results(assignment) / f"{s}.json")
+        if not force and _current(stored, _sha(path), a.sha256, sandbox):
             continue  # graded already, from the same files: the result stands
-        specs.append(dict(course_dir=str(Path(api.coursedir.root).resolve()), assignment=assignment, student=s,
-                          submission=str(path), sandbox=sandbox))
-    timing = {}
-    for result in _run(specs, jobs, dask):
-        timing[result["student"]] = result.pop("timing", {})
-        record(api, assignment, result)
-        log(f"graded {result['student']}: {result['score']:g} / {result['max_score']:g}")
+        specs.append(dict(course_dir=str(course.root), assignment=assignment, student=s, submission=str(path),
+                          sandbox=sandbox))
+    api = None
+    if not course.knows(assignment):
+        api = load_api(course_dir)
+        ensure_in_gradebook(api, assignment, log)  # it writes the release the jobs read: before them
+    results = _Jobs(specs, jobs, dask)  # started now: they run while nbgrader is imported below
+    try:
+        api = api or load_api(course_dir)
+        timing = {}
+        for result in results:
+            timing[result["student"]] = result.pop("timing", {})
+            record(api, assignment, result)
+            log(f"graded {result['student']}: {result['score']:g} / {result['max_score']:g}")
+    finally:
+        results.close()
     if timing:
-        _write_json(_results_dir(api, assignment) / "timing" / "last-run.json", timing)
-    return summary(api, assignment)
+        _write_json(course.results(assignment) / "timing" / "last-run.json", timing)
+    return summary(course, assignment)
 
 
 def _sha(path: Path) -> str:
@@ -253,38 +300,46 @@ def _sha(path: Path) -> str:
         return ""
 
 
-def _run(specs: list[dict], jobs: int | None, dask: str | None):
-    """Yield results as they finish: here, in a process pool, or on a Dask cluster."""
-    if not specs:
-        return
-    if dask:
-        from distributed import Client, LocalCluster
+class _Jobs:
+    """Grading jobs, started at once (a process pool, or a Dask cluster); iterate for results
+    in the order they finish."""
 
-        if dask.startswith("local:"):
-            cluster = LocalCluster(n_workers=int(dask.split(":", 1)[1]), threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(dask)
-        try:
+    def __init__(self, specs: list[dict], jobs: int | None, dask: str | None):
+        self.futures, self.pool, self.client, self.cluster = [], None, None, None
+        if not specs:
+            return
+        if dask:
+            from distributed import Client, LocalCluster
+
+            if dask.startswith("local:"):
+                self.cluster = LocalCluster(n_workers=int(dask.split(":", 1)[1]), threads_per_worker=1,
+                                            processes=True, dashboard_address=None)
+                self.client = Client(self.cluster)
+            else:
+                self.client = Client(dask)
+            self.futures = self.client.map(grade_job, specs, pure=False)
+            return
+        workers = min(jobs or os.cpu_count() or 1, len(specs))
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        self.futures = [self.pool.submit(grade_job, spec) for spec in specs]
+
+    def __iter__(self):
+        if self.client is not None:
             from distributed import as_completed as dask_completed
 
-            for future in dask_completed(client.map(grade_job, specs, pure=False)):
+            for future in dask_completed(self.futures):
                 yield future.result()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-        return
-    jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(specs) == 1:
-        for spec in specs:
-            yield grade_job(spec)
-        return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(specs)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(grade_job, spec) for spec in specs]
-        for future in as_completed(futures):
-            yield future.result()
+        else:
+            for future in as_completed(self.futures):
+                yield future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 def format_table(results: list[StudentResult]) -> str:

@@ -55,6 +55,20 @@ def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
     return None
 
 
+def _seqlib_imports(source: str) -> list[str]:
+    """The seqlib modules a piece of code imports by name (the reference answers live there)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        found += [n for n in names if n.split(".")[0] == "seqlib" and n not in found]
+    return found
+
+
 def _classify(err: BaseException) -> tuple[str, str]:
     """(status, message) of a test cell that raised err."""
     if isinstance(err, WorkerLost):
@@ -147,7 +161,8 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
         else:
             result["functions"][c.grade_id] = f"{status.status}: {status.message}"[:300]
     result["score"] = float(sum(t["points"] for t in result["tests"]))
-    result["refusals"] = _unique(session.events)
+    static = [{"kind": "import", "detail": m} for c in a.solutions for m in _seqlib_imports(sub.sources.get(c.grade_id, ""))]
+    result["refusals"] = _unique(static + session.events)
     result["output_bytes"] = session.output_bytes
     result["workers"] = session.starts
     timing["start"] = session.start_seconds
