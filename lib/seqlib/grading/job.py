@@ -33,7 +33,11 @@ TORCH_MEMORY = 3 << 30  # bytes of address space for a worker that imports torch
 
 
 def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
-    """The first forbidden dotted name (e.g. "nn.LSTM") that source uses, or None."""
+    """The first forbidden dotted name (e.g. "nn.LSTM") that source uses or imports, or None.
+
+    A name counts where it is used (``nn.LSTM(...)``, and every prefix of a longer chain) and
+    where it is imported (``from torch.nn import LSTM as L`` imports torch.nn.LSTM).
+    """
     if not forbid:
         return None
     try:
@@ -41,14 +45,21 @@ def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Attribute, ast.Name)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{alias.name}" if node.module else alias.name for alias in node.names]
+        elif isinstance(node, (ast.Attribute, ast.Name)):
             parts = []
             while isinstance(node, ast.Attribute):
                 parts.append(node.attr)
                 node = node.value
             if isinstance(node, ast.Name):
                 parts.append(node.id)
-            dotted = ".".join(reversed(parts))
+            names = [".".join(reversed(parts))]
+        else:
+            continue
+        for dotted in names:
             for name in forbid:
                 if dotted == name or dotted.endswith("." + name):
                     return name
