@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from seqlib.grading.notebook import Assignment, load_assignment, read_submission
-from seqlib.grading.remote import RemoteFunction, Session, StudentError
+from seqlib.grading.remote import CellStatus, RemoteFunction, Session, StudentError
 from seqlib.grading.sandbox import WorkerLost, limits_from_env
 
 GRADER_VERSION = 1  # bump when the meaning of a result changes: stored results are then regraded
@@ -110,12 +110,14 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
         return result
 
     cells = [(c.grade_id, c.source) for c in a.worker_cells()]
+    refused = {}
     for c in a.solutions:
         if c.grade_id not in sub.sources:
             continue
         bad = _forbidden(sub.sources[c.grade_id], a.forbid)
         if bad:
             result["functions"][c.grade_id] = f"not run: it uses {bad}, which this assignment does not allow"
+            refused[c.grade_id] = CellStatus("refused", result["functions"][c.grade_id])
             continue
         cells.append((c.grade_id, sub.sources[c.grade_id]))
     cells += [(c.grade_id, c.source) for c in a.harness_cells()]
@@ -123,6 +125,7 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
     if a.torch and not os.environ.get("SEQLIB_WORKER_MEMORY_MB"):
         limits.setdefault("memory_bytes", TORCH_MEMORY)
     session = Session(cells, torch=a.torch, sandbox=sandbox, limits=limits_from_env(**limits))
+    session.load.update(refused)  # a test calling a refused function says why it is not defined
     ns: dict = {"__name__": "__grader__"}
     for c in a.solutions + a.harness_cells():
         for name in a.names(c):
