@@ -28,7 +28,8 @@ def test_the_release_earns_nothing(grade):
 STEP = ("def gru_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None, reset='after'):\n"
         "    if reset not in ('after', 'before'):\n        raise ValueError(reset)\n"
         "    H = prev_h.shape[1]\n    xw = x @ w_ih.t()\n    hw = prev_h @ w_hh[:2 * H].t()\n    b_hn = 0.0\n"
-        "    if b_ih is not None:\n        xw = xw + b_ih\n        hw = hw + b_hh[:2 * H]\n        b_hn = b_hh[2 * H:]\n"
+        "    if b_ih is not None:\n        xw = xw + b_ih\n        hw = hw + b_hh[:2 * H]\n"
+        "        b_hn = b_hh[2 * H:]\n"
         "    r = torch.sigmoid(xw[:, :H] + hw[:, :H])\n    z = torch.sigmoid(xw[:, H:2 * H] + hw[:, H:])\n"
         "    w_hn = w_hh[2 * H:]\n    if reset == 'after':\n        n = torch.tanh({after})\n"
         "    else:\n        n = torch.tanh({before})\n    return {update}")
