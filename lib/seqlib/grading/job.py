@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from seqlib.grading.notebook import Assignment, load_assignment, read_submission
-from seqlib.grading.remote import RemoteFunction, Session, StudentError
+from seqlib.grading.remote import CellStatus, RemoteFunction, Session, StudentError
 from seqlib.grading.sandbox import WorkerLost, limits_from_env
 
 GRADER_VERSION = 1  # bump when the meaning of a result changes: stored results are then regraded
@@ -33,7 +33,11 @@ TORCH_MEMORY = 3 << 30  # bytes of address space for a worker that imports torch
 
 
 def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
-    """The first forbidden dotted name (e.g. "nn.LSTM") that source uses, or None."""
+    """The first forbidden dotted name (e.g. "nn.LSTM") that source uses or imports, or None.
+
+    A name counts where it is used (``nn.LSTM(...)``, and every prefix of a longer chain) and
+    where it is imported (``from torch.nn import LSTM as L`` imports torch.nn.LSTM).
+    """
     if not forbid:
         return None
     try:
@@ -41,14 +45,21 @@ def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Attribute, ast.Name)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [f"{node.module}.{alias.name}" if node.module else alias.name for alias in node.names]
+        elif isinstance(node, (ast.Attribute, ast.Name)):
             parts = []
             while isinstance(node, ast.Attribute):
                 parts.append(node.attr)
                 node = node.value
             if isinstance(node, ast.Name):
                 parts.append(node.id)
-            dotted = ".".join(reversed(parts))
+            names = [".".join(reversed(parts))]
+        else:
+            continue
+        for dotted in names:
             for name in forbid:
                 if dotted == name or dotted.endswith("." + name):
                     return name
@@ -113,12 +124,14 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
         return result
 
     cells = [(c.grade_id, c.source) for c in a.worker_cells()]
+    refused = {}
     for c in a.solutions:
         if c.grade_id not in sub.sources:
             continue
         bad = _forbidden(sub.sources[c.grade_id], a.forbid)
         if bad:
             result["functions"][c.grade_id] = f"not run: it uses {bad}, which this assignment does not allow"
+            refused[c.grade_id] = CellStatus("refused", result["functions"][c.grade_id])
             continue
         cells.append((c.grade_id, sub.sources[c.grade_id]))
     cells += [(c.grade_id, c.source) for c in a.harness_cells()]
@@ -126,6 +139,7 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
     if a.torch and not os.environ.get("SEQLIB_WORKER_MEMORY_MB"):
         limits.setdefault("memory_bytes", TORCH_MEMORY)
     session = Session(cells, torch=a.torch, sandbox=sandbox, limits=limits_from_env(**limits))
+    session.load.update(refused)  # a test calling a refused function says why it is not defined
     ns: dict = {"__name__": "__grader__"}
     for c in a.solutions + a.harness_cells():
         for name in a.names(c):

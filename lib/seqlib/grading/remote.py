@@ -141,7 +141,7 @@ def _write_back(original, after) -> None:
 class CellStatus:
     """How one cell of the worker's code fared when it was loaded."""
 
-    status: str = "ok"  # ok, error, timeout, crash
+    status: str = "ok"  # ok, error, timeout, crash, refused (uses a name the assignment forbids)
     message: str = ""
 
 
@@ -273,6 +273,8 @@ class Session:
             return f"{name} is not defined: its solution cell is missing from the submission"
         if status.status == "ok":
             return f"{name} is not defined: its solution cell does not define it"
+        if status.status == "refused":
+            return f"{name} is not defined: its solution cell was {status.message}"
         return f"{name} is not defined: its solution cell failed to load ({status.status}: {status.message})"
 
     def _resolve(self, node, dec):

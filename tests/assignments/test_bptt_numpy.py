@@ -1,0 +1,108 @@
+"""bptt_numpy through the trusted grader: the reference solution earns every point, the release
+none, and each classic mistake loses exactly the tests that catch it."""
+
+from __future__ import annotations
+
+import pytest
+
+from assignment_helpers import failing, solution_sources
+
+pytestmark = pytest.mark.slow
+
+NAME = "bptt_numpy"
+
+
+def test_the_reference_solution_earns_every_point(grade):
+    result = grade(NAME, {gid: "solution" for gid in solution_sources(NAME)})
+    assert result["score"] == result["max_score"] > 0, [t for t in result["tests"] if t["status"] != "passed"]
+    assert result["refusals"] == []
+
+
+def test_the_release_earns_nothing(grade):
+    result = grade(NAME, {})
+    assert result["score"] == 0 and all(t["status"] == "error" for t in result["tests"])
+    assert all("NotImplementedError" in t["message"] for t in result["tests"])
+
+
+CLIP_NORM = "def clip_grad_norm(grads, max_norm):\n{body}"
+NORMS = ("def hidden_gradient_norms(x, h0, Wx, Wh, b, dh_T=None):\n"
+         "    N, T, _ = x.shape\n    h, prev_h = [], h0\n    for t in range(T):\n"
+         "        prev_h = np.tanh(x[:, t] @ Wx + prev_h @ Wh + b)\n        h.append(prev_h)\n"
+         "    delta = np.ones_like(h0) if dh_T is None else dh_T\n    norms = np.empty((N, T))\n"
+         "    norms[:, T - 1] = np.linalg.norm(delta, axis=1)\n    for t in range(T - 1, 0, -1):\n"
+         "        delta = {back}\n        norms[:, t - 1] = np.linalg.norm(delta, axis=1)\n    return norms")
+TRAIN = ("def train_truncated_bptt(model, streams, seq_length, optimizer, clip_norm=None, state=None):\n"
+         "    S = streams.shape[1]\n    losses = []\n    for i in range({range}):\n"
+         "        j = min(i + seq_length, S - 1)\n"
+         "        loss, grads, state = model.loss({x}, {y}, h0={h0}, return_state=True)\n"
+         "        if clip_norm is not None:\n            {clip}\n"
+         "        optimizer.step(model.params, grads)\n        losses.append(loss)\n"
+         "    return np.array(losses), state")
+
+
+def train(range_="0, S - 1, seq_length", x="streams[:, i:j]", y="streams[:, i + 1:j + 1]", h0="state",
+          clip="clip_grad_norm(grads, clip_norm)"):
+    return TRAIN.format(range=range_, x=x, y=y, h0=h0, clip=clip)
+
+
+LOOP_TESTS = {"test_train_truncated_bptt_chunks", "test_train_truncated_bptt_reference",
+              "test_train_truncated_bptt_clipped"}
+
+# Classic mistakes, each with the graded cells that must catch it (and only those).
+CLASSIC_BUGS = {
+    "the lecture slide's squared norm, np.sum(grad * grad)": (
+        "clip_grad_norm",
+        CLIP_NORM.format(body="    total = float(sum(np.sum(g * g) for g in grads.values()))\n"
+                              "    if total > max_norm:\n        for g in grads.values():\n"
+                              "            g *= max_norm / total\n    return total"),
+        # the loop with clipping calls the student's clip_grad_norm
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_clipped"}),
+    "every array clipped to max_norm on its own": (
+        "clip_grad_norm",
+        CLIP_NORM.format(body="    total = float(np.sqrt(sum(np.sum(g * g) for g in grads.values())))\n"
+                              "    for g in grads.values():\n        n = np.sqrt(np.sum(g * g))\n"
+                              "        if n > max_norm:\n            g *= max_norm / n\n    return total"),
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_clipped"}),
+    "the norm after clipping returned": (
+        "clip_grad_norm",
+        CLIP_NORM.format(body="    total = float(np.sqrt(sum(np.sum(g * g) for g in grads.values())))\n"
+                              "    if total > max_norm:\n        for g in grads.values():\n"
+                              "            g *= max_norm / total\n        total = float(max_norm)\n    return total"),
+        # the loop does not use the returned norm
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference"}),
+    "np.clip without out=: a new array, grads unchanged": (
+        "clip_grad_value",
+        "def clip_grad_value(grads, clip):\n    for g in grads.values():\n        g = np.clip(g, -clip, clip)",
+        {"test_clip_grad_value_by_hand", "test_clip_grad_value_reference"}),
+    "tanh' taken at the previous state": (
+        "hidden_gradient_norms",
+        NORMS.format(back="(delta * (1 - h[t - 1] ** 2)) @ Wh.T"),
+        # at the origin every state is 0 and the sigma < 1 bound holds for any |tanh'| <= 1
+        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}),
+    "the tanh' factor forgotten: W_h alone": (
+        "hidden_gradient_norms",
+        NORMS.format(back="delta @ Wh.T"),
+        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}),
+    "W_h instead of its transpose": (
+        "hidden_gradient_norms",
+        NORMS.format(back="(delta * (1 - h[t] ** 2)) @ Wh"),
+        # H = 1 by hand, and an orthogonal Q's transpose is orthogonal too: only random W_h tell
+        {"test_hidden_gradient_norms_reference"}),
+    "the state not carried: every chunk starts from zeros": (
+        "train_truncated_bptt", train(h0="None"), LOOP_TESTS),
+    "the last, shorter chunk dropped": (
+        "train_truncated_bptt", train(range_="0, S - seq_length, seq_length"), LOOP_TESTS),
+    "backpropagating across the boundary: every chunk reruns the stream from its start": (
+        "train_truncated_bptt", train(x="streams[:, :j]", y="streams[:, 1:j + 1]", h0="None"), LOOP_TESTS),
+    "clip_norm ignored": (
+        "train_truncated_bptt", train(clip="pass"), {"test_train_truncated_bptt_clipped"}),
+}
+
+
+@pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
+def test_hidden_tests_catch_a_classic_mistake(grade, bug):
+    grade_id, source, must_fail = CLASSIC_BUGS[bug]
+    sources = {gid: "solution" for gid in solution_sources(NAME)}
+    sources[grade_id] = source
+    result = grade(NAME, sources)
+    assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"
