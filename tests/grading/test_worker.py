@@ -35,6 +35,18 @@ def test_plain_values_survive_the_channel():
     got["x"][0, 0] = 99.0  # received arrays are the receiver's own, writable copies
 
 
+def test_zero_dimensional_arrays_and_tensors_keep_their_shape():
+    torch = pytest.importorskip("torch")
+    enc = Encoder(None, torch)
+    header = {"v": enc.plain({"a": np.array(2.5), "t": torch.tensor(3.0, dtype=torch.float64), "f": np.asfortranarray(
+        np.arange(6.0).reshape(2, 3))})}
+    got, arrays = read_message(io.BytesIO(pack(header, enc.arrays)).read)
+    got = decode(got["v"], arrays, torch=torch)
+    assert got["a"].shape == () and float(got["a"]) == 2.5
+    assert isinstance(got["t"], torch.Tensor) and got["t"].shape == () and float(got["t"]) == 3.0
+    np.testing.assert_array_equal(got["f"], np.arange(6.0).reshape(2, 3))
+
+
 def test_what_a_function_returns_keeps_caches_in_the_worker():
     kept = []
 

@@ -165,7 +165,7 @@ def _list(x):
 
 def pack(header: dict, arrays: list) -> bytes:
     """One message: the header (with the arrays' dtypes and shapes added) and their bytes."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
+    arrays = [np.asarray(a, order="C") for a in arrays]  # not ascontiguousarray: it makes a 0-d array (1,)
     meta = [[a.dtype.str, list(a.shape)] for a in arrays]
     head = json.dumps(dict(header, arrays=meta), allow_nan=False, separators=(",", ":")).encode()
     body = [struct.pack(">I", len(head)), head] + [a.tobytes() for a in arrays]
