@@ -10,9 +10,26 @@ every step that is not padding.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from seqlib.shapes import Dims, check_grad
+
+
+class EmbeddingCache(NamedTuple):
+    """What word_embedding_backward needs: the ids, and the table's shape and dtype."""
+
+    x: np.ndarray  #: (N, T) token ids
+    W_shape: tuple  #: (V, D)
+    W_dtype: np.dtype
+
+
+class AffineCache(NamedTuple):
+    """What temporal_affine_backward needs."""
+
+    x: np.ndarray  #: (N, T, D)
+    w: np.ndarray  #: (D, M)
 
 
 def _check_ids(name, ids, V, letter):
@@ -32,7 +49,7 @@ def word_embedding_forward(x, W):
     dims.check("x", x, "N,T", dtype="int")
     dims.check("W", W, "V,D")
     _check_ids("x", x, dims["V"], "V")
-    return W[x], (x, W.shape, W.dtype)
+    return W[x], EmbeddingCache(x, W.shape, W.dtype)
 
 
 def word_embedding_backward(dout, cache):
@@ -63,7 +80,7 @@ def temporal_affine_forward(x, w, b):
     N, T, D = x.shape
     # One (N*T, D) @ (D, M) product instead of T small ones: the weights are shared over time.
     out = (x.reshape(N * T, D) @ w + b).reshape(N, T, -1)
-    return out, (x, w)
+    return out, AffineCache(x, w)
 
 
 def temporal_affine_backward(dout, cache):

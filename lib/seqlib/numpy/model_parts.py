@@ -30,9 +30,8 @@ from seqlib.numpy.layers import (
     word_embedding_forward,
 )
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
+from seqlib.cells import check_cell
 from seqlib.shapes import Dims
-
-CELLS = ("rnn", "lstm", "gru")
 
 
 class Stack:
@@ -41,8 +40,7 @@ class Stack:
     backward direction, as torch.nn names them). The one place that dispatches on the cell."""
 
     def __init__(self, prefix, cell, D, H, L, bidirectional=False):
-        if cell not in CELLS:
-            raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+        check_cell(cell)
         for name, v in (("input size", D), ("hidden_size", H), ("num_layers", L)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} is {v!r}, expected a positive integer")
