@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import torch
 
+from seqlib.cells import check_cell
 from seqlib.shapes import Dims
 from seqlib.torch.gru import GRU
 from seqlib.torch.lstm import LSTM
 from seqlib.torch.rnn import RNN
 from seqlib.torch.stacked import StackedMixin, check_impl
 
-LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
-CELLS = tuple(LAYERS)
+LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}  # the layer of each name of seqlib.cells.CELLS
 
 
 def make_rnn(cell: str, input_size: int, hidden_size: int, **kwargs):
     """RNN, LSTM or GRU by name ("rnn", "lstm", "gru"); kwargs go to its constructor."""
-    if cell not in LAYERS:
-        raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+    check_cell(cell)
     if kwargs.get("num_layers", 1) == 1:
         kwargs["dropout"] = 0.0  # dropout acts between layers: one layer has none (torch warns)
     return LAYERS[cell](input_size, hidden_size, **kwargs)
