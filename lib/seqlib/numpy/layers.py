@@ -32,8 +32,11 @@ class AffineCache(NamedTuple):
     w: np.ndarray  #: (D, M)
 
 
-def _check_ids(name, ids, V, letter):
-    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash."""
+def check_ids(name, ids, V, letter="V"):
+    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash.
+
+    A ValueError names the argument and the first id out of range.
+    """
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         bad = ids[(ids < 0) | (ids >= V)].flat[0]
         raise ValueError(f"{name} has a value {bad} outside [0, {letter}) = [0, {V})")
@@ -48,7 +51,7 @@ def word_embedding_forward(x, W):
     dims = Dims()
     dims.check("x", x, "N,T", dtype="int")
     dims.check("W", W, "V,D")
-    _check_ids("x", x, dims["V"], "V")
+    check_ids("x", x, dims["V"])
     return W[x], EmbeddingCache(x, W.shape, W.dtype)
 
 
@@ -116,7 +119,7 @@ def temporal_softmax_loss(x, y, mask):
     dims.check("y", y, "N,T", dtype="int")
     dims.check("mask", mask, "N,T", dtype="bool")
     N, T, V = x.shape
-    _check_ids("y", y, V, "V")
+    check_ids("y", y, V)
     shifted = x - x.max(axis=2, keepdims=True)
     e = np.exp(shifted)
     sum_e = e.sum(axis=2, keepdims=True)
