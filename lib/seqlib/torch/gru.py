@@ -26,6 +26,17 @@ from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 
+def _cell(xw, hw, prev_h):
+    """The GRU's equations from xw = x w_ih^T + b_ih and hw = h w_hh^T + b_hh, (N, 3H) each,
+    in torch's block order r, z, n."""
+    x_r, x_z, x_n = xw.chunk(3, dim=1)
+    h_r, h_z, h_n = hw.chunk(3, dim=1)
+    r = torch.sigmoid(x_r + h_r)  # r = σ(x w_ir^T + b_ir + h w_hr^T + b_hr)
+    z = torch.sigmoid(x_z + h_z)  # z = σ(x w_iz^T + b_iz + h w_hz^T + b_hz)
+    n = torch.tanh(x_n + r * h_n)  # n = tanh(x w_in^T + b_in + r ⊙ (h w_hn^T + b_hn))
+    return (1 - z) * n + z * prev_h  # h' = (1 - z) ⊙ n + z ⊙ h
+
+
 def gru_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step; autograd provides the backward.
 
@@ -36,12 +47,7 @@ def gru_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None):
     hw = prev_h @ w_hh.t()
     if b_ih is not None:
         xw, hw = xw + b_ih, hw + b_hh
-    x_r, x_z, x_n = xw.chunk(3, dim=1)
-    h_r, h_z, h_n = hw.chunk(3, dim=1)
-    r = torch.sigmoid(x_r + h_r)  # r = σ(x w_ir^T + b_ir + h w_hr^T + b_hr)
-    z = torch.sigmoid(x_z + h_z)  # z = σ(x w_iz^T + b_iz + h w_hz^T + b_hz)
-    n = torch.tanh(x_n + r * h_n)  # n = tanh(x w_in^T + b_in + r ⊙ (h w_hn^T + b_hn))
-    return (1 - z) * n + z * prev_h  # h' = (1 - z) ⊙ n + z ⊙ h
+    return _cell(xw, hw, prev_h)
 
 
 def gru_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -56,15 +62,8 @@ def gru_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
         xw = xw + b_ih
     hs, h = [], h0
     for t in range(x.shape[1]):
-        hw = h @ w_hh.t()
-        if b_hh is not None:
-            hw = hw + b_hh
-        x_r, x_z, x_n = xw[:, t].chunk(3, dim=1)
-        h_r, h_z, h_n = hw.chunk(3, dim=1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        h = (1 - z) * n + z * h
+        hw = h @ w_hh.t() if b_hh is None else h @ w_hh.t() + b_hh
+        h = _cell(xw[:, t], hw, h)
         hs.append(h)
     return torch.stack(hs, dim=1)
 

@@ -43,6 +43,15 @@ from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
 
+def _cell(a, prev_c):
+    """The LSTM's equations from the pre-activations a_t (N, 4H) in torch's order i, f, g, o."""
+    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+    i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
+    next_c = f * prev_c + i * g  # c_t = f ⊙ c_{t-1} + i ⊙ g
+    next_h = o * torch.tanh(next_c)  # h_t = o ⊙ tanh(c_t)
+    return next_h, next_c
+
+
 def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step; autograd provides the backward.
 
@@ -52,11 +61,7 @@ def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):
     a = x @ w_ih.t() + prev_h @ w_hh.t()  # a_t = x_t w_ih^T + h_{t-1} w_hh^T + b_ih + b_hh
     if b_ih is not None:
         a = a + b_ih + b_hh
-    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)  # torch.nn's block order
-    i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
-    next_c = f * prev_c + i * g  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    next_h = o * torch.tanh(next_c)  # h_t = o ⊙ tanh(c_t)
-    return next_h, next_c
+    return _cell(a, prev_c)
 
 
 def lstm_forward_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -71,11 +76,7 @@ def lstm_forward_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
         xw = xw + b_ih + b_hh
     hs, cs, h, c = [], [], h0, c0
     for t in range(x.shape[1]):
-        a = xw[:, t] + h @ w_hh.t()
-        a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
-        i, f, o, g = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o), torch.tanh(a_g)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
+        h, c = _cell(xw[:, t] + h @ w_hh.t(), c)  # a_t = x_t w_ih^T + b + h_{t-1} w_hh^T
         hs.append(h)
         cs.append(c)
     return torch.stack(hs, dim=1), torch.stack(cs, dim=1)
