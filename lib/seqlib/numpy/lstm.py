@@ -21,8 +21,9 @@ Backward, with dh the gradient reaching h_t and dc the one reaching c_t from ste
     da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)  da_g = dc_t ⊙ i ⊙ (1 - g²)
     dc_{t-1} = dc_t ⊙ f               dh_{t-1} = da_t Wh^T
 
-The step functions (_cell, _cell_backward) are written once; lstm_step_forward and
-lstm_forward's loop both call them.
+The step's equations (_cell, _cell_backward) are written once; lstm_step_forward and the
+loops of lstm_forward and lstm_backward call them. The forward writes in place into the
+sequence's buffers: there, each line is an equation with its ``out=``.
 """
 
 from __future__ import annotations
@@ -61,24 +62,25 @@ class LSTMCache(NamedTuple):
     h: np.ndarray  #: (N, T, H) h_t of every step
 
 
-def _cell(a, prev_c):
-    """The LSTM's equations, from the pre-activations a_t (N, 4H) and c_{t-1} (N, H).
+def _cell(a, prev_c, next_c, tanh_c, next_h):
+    """The LSTM's equations for one step, in place (the sequence loop writes its buffers).
 
-    Returns the gates (N, 4H) = [i, f, o, g], c_t, tanh(c_t) and h_t, each (N, H).
+    a: (N, 4H) the pre-activations a_t, overwritten with the gates [i, f, o, g].
+    prev_c: (N, H) c_{t-1}. next_c, tanh_c, next_h: (N, H) arrays that receive c_t, tanh(c_t), h_t.
     """
-    a_i, a_f, a_o, a_g = np.split(a, 4, axis=1)
-    i, f, o = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o)  # input, forget and output gates
-    g = np.tanh(a_g)  # candidate values
-    next_c = f * prev_c + i * g  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    tanh_c = np.tanh(next_c)
-    next_h = o * tanh_c  # h_t = o ⊙ tanh(c_t)
-    return np.concatenate([i, f, o, g], axis=1), next_c, tanh_c, next_h
+    H = prev_c.shape[1]
+    sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])  # i, f, o = σ(a_i), σ(a_f), σ(a_o): input, forget, output gates
+    np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])  # g = tanh(a_g): the candidate values
+    i, f, o, g = np.split(a, 4, axis=1)
+    np.add(f * prev_c, i * g, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
+    np.tanh(next_c, out=tanh_c)
+    np.multiply(o, tanh_c, out=next_h)  # h_t = o ⊙ tanh(c_t)
 
 
-def _cell_backward(dh, dc, gates, prev_c, tanh_c):
+def _cell_backward(dh, dc, gates, prev_c, tanh_c, da=None):
     """One step backwards. dh, dc: (N, H), all the gradient reaching h_t and c_t.
 
-    Returns da_t (N, 4H) = [da_i, da_f, da_o, da_g] and dc_{t-1} (N, H).
+    Returns da_t (N, 4H) = [da_i, da_f, da_o, da_g] (written into da when given) and dc_{t-1} (N, H).
     """
     i, f, o, g = np.split(gates, 4, axis=1)
     dc = dc + dh * o * (1 - tanh_c * tanh_c)  # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
@@ -86,7 +88,7 @@ def _cell_backward(dh, dc, gates, prev_c, tanh_c):
     da_f = dc * prev_c * f * (1 - f)  # da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
     da_o = dh * tanh_c * o * (1 - o)  # da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)
     da_g = dc * i * (1 - g * g)  # da_g = dc_t ⊙ i ⊙ (1 - g²)
-    return np.concatenate([da_i, da_f, da_o, da_g], axis=1), dc * f  # dc_{t-1} = dc_t ⊙ f
+    return np.concatenate([da_i, da_f, da_o, da_g], axis=1, out=da), dc * f  # dc_{t-1} = dc_t ⊙ f
 
 
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
@@ -104,8 +106,9 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     dims.check("Wh", Wh, "H,4H")
     dims.check("b", b, "4H")
     dtype = np.result_type(x, prev_h, prev_c, Wx, Wh, b)
-    a = np.asarray(x @ Wx + prev_h @ Wh + b, dtype=dtype)  # a_t = x_t Wx + h_{t-1} Wh + b
-    gates, next_c, tanh_c, next_h = _cell(a, prev_c)
+    gates = np.asarray(x @ Wx + prev_h @ Wh + b, dtype=dtype)  # a_t = x_t Wx + h_{t-1} Wh + b, then the gates
+    next_c, tanh_c, next_h = (np.empty(prev_h.shape, dtype=dtype) for _ in range(3))
+    _cell(gates, prev_c, next_c, tanh_c, next_h)
     return next_h, next_c, LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
@@ -146,13 +149,14 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     dtype = np.result_type(x, h0, Wx, Wh, b, *(() if c0 is None else (c0,)))
     if c0 is None:
         c0 = np.zeros((N, H), dtype=dtype)
-    xWx_b = np.asarray(x.reshape(N * T, D) @ Wx + b, dtype=dtype).reshape(N, T, 4 * H)
-    gates = np.empty_like(xWx_b)
+    # x_t Wx + b for all steps in one product; step t turns its slice into the gates.
+    gates = np.asarray(x.reshape(N * T, D) @ Wx + b, dtype=dtype).reshape(N, T, 4 * H)
     c, tanh_c, h = (np.empty((N, T, H), dtype=dtype) for _ in range(3))
     prev_h, prev_c = h0, c0
     for t in range(T):
-        a = xWx_b[:, t] + prev_h @ Wh  # a_t = x_t Wx + b + h_{t-1} Wh
-        gates[:, t], c[:, t], tanh_c[:, t], h[:, t] = _cell(a, prev_c)
+        a = gates[:, t]
+        a += prev_h @ Wh  # a_t = x_t Wx + b + h_{t-1} Wh
+        _cell(a, prev_c, c[:, t], tanh_c[:, t], h[:, t])
         prev_h, prev_c = h[:, t], c[:, t]
     return h, LSTMCache(x, h0, c0, Wx, Wh, gates, c, tanh_c, h)
 
@@ -187,7 +191,8 @@ def lstm_backward_with_cell(dh, cache, dc_last=None):
     dprev_c = np.zeros_like(c0) if dc_last is None else dc_last
     for t in reversed(range(T)):
         # all the gradient reaching h_t: from the layer above, and from step t + 1 through Wh
-        da[:, t], dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_prev[:, t], tanh_c[:, t])
-        dprev_h = da[:, t] @ WhT  # dh_{t-1} = da_t Wh^T
+        da_t, dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_prev[:, t], tanh_c[:, t],
+                                       da=da[:, t])
+        dprev_h = da_t @ WhT  # dh_{t-1} = da_t Wh^T
     dx, dWx, dWh, db = weight_grads(x, states_before(h0, h), da, Wx)
     return dx, dprev_h, dprev_c, dWx, dWh, db
