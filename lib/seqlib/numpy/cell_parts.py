@@ -46,6 +46,15 @@ def activation_grad(h: np.ndarray, activation: str) -> np.ndarray:
     return 1.0 - h * h if activation == "tanh" else h * (1.0 - h)
 
 
+def gate_blocks(a: np.ndarray, G: int) -> tuple[np.ndarray, ...]:
+    """The G blocks of H columns of a (..., G*H), as views: i, f, o, g = gate_blocks(a, 4).
+
+    np.split does the same at ten times the cost, which a step loop pays T times.
+    """
+    H = a.shape[-1] // G
+    return tuple(a[..., k * H:(k + 1) * H] for k in range(G))
+
+
 def states_before(h0: np.ndarray, h: np.ndarray) -> np.ndarray:
     """h_{t-1} for every step t: h0 (N, H) then h[:, :-1], as one (N, T, H) array."""
     return np.concatenate([h0[:, None], h[:, :-1]], axis=1)

@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqlib.numpy.cell_parts import sigmoid, states_before
+from seqlib.numpy.cell_parts import gate_blocks, sigmoid, states_before
 from seqlib.shapes import Dims, check_grad
 
 RESETS = ("before", "after")
@@ -108,7 +108,7 @@ def _cell_backward(dh, gates, prev_h, reset_in, Wh, reset):
     for reset="after", d(hn) the gradient of hn = h Whh + b_hn.
     """
     H = prev_h.shape[1]
-    z, r, cand = np.split(gates, 3, axis=1)
+    z, r, cand = gate_blocks(gates, 3)
     Wh_zr, Wh_h = Wh[:, : 2 * H], Wh[:, 2 * H :]
     da_cand = dh * z * (1 - cand * cand)  # da_h~ = dh ⊙ z ⊙ (1 - h~²)
     da_z = dh * (cand - prev_h) * z * (1 - z)  # da_z = dh ⊙ (h~ - h) ⊙ z(1 - z)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqlib.numpy.cell_parts import sigmoid, states_before, weight_grads
+from seqlib.numpy.cell_parts import gate_blocks, sigmoid, states_before, weight_grads
 from seqlib.shapes import Dims, check_grad
 
 
@@ -71,7 +71,7 @@ def _cell(a, prev_c, next_c, tanh_c, next_h):
     H = prev_c.shape[1]
     sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])  # i, f, o = σ(a_i), σ(a_f), σ(a_o): input, forget, output gates
     np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])  # g = tanh(a_g): the candidate values
-    i, f, o, g = np.split(a, 4, axis=1)
+    i, f, o, g = gate_blocks(a, 4)
     np.add(f * prev_c, i * g, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
     np.tanh(next_c, out=tanh_c)
     np.multiply(o, tanh_c, out=next_h)  # h_t = o ⊙ tanh(c_t)
@@ -82,7 +82,7 @@ def _cell_backward(dh, dc, gates, prev_c, tanh_c, da=None):
 
     Returns da_t (N, 4H) = [da_i, da_f, da_o, da_g] (written into da when given) and dc_{t-1} (N, H).
     """
-    i, f, o, g = np.split(gates, 4, axis=1)
+    i, f, o, g = gate_blocks(gates, 4)
     dc = dc + dh * o * (1 - tanh_c * tanh_c)  # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
     da_i = dc * g * i * (1 - i)  # da_i = dc_t ⊙ g ⊙ i(1 - i)
     da_f = dc * prev_c * f * (1 - f)  # da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
@@ -184,15 +184,14 @@ def lstm_backward_with_cell(dh, cache, dc_last=None):
     if dc_last is not None:
         check_grad("dc_last", dc_last, c0.shape, "(N, H)")
     T = h.shape[1]
-    c_prev = states_before(c0, c)
     da = np.empty_like(gates)
     WhT = np.ascontiguousarray(Wh.T)
     dprev_h = np.zeros_like(h0)  # what step t + 1 sends back to h_t: nothing past the last step
     dprev_c = np.zeros_like(c0) if dc_last is None else dc_last
     for t in reversed(range(T)):
         # all the gradient reaching h_t: from the layer above, and from step t + 1 through Wh
-        da_t, dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_prev[:, t], tanh_c[:, t],
-                                       da=da[:, t])
+        c_before = c[:, t - 1] if t > 0 else c0  # c_{t-1}
+        da_t, dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_before, tanh_c[:, t], da=da[:, t])
         dprev_h = da_t @ WhT  # dh_{t-1} = da_t Wh^T
     dx, dWx, dWh, db = weight_grads(x, states_before(h0, h), da, Wx)
     return dx, dprev_h, dprev_c, dWx, dWh, db
