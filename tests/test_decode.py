@@ -294,6 +294,16 @@ def test_sampling_is_reproducible_with_a_seed_or_generator():
     assert a.score == pytest.approx(score)
 
 
+def test_sampling_without_eos_draws_exactly_max_len_tokens():
+    logits = np.array([0.0, 3.0, 0.0])  # token 1, an eos elsewhere, is the likeliest
+    h = sample(stationary(logits), None, bos=0, eos=None, max_len=50, rng=3)
+    assert len(h.tokens) == 50 and not h.finished and h.tokens.count(1) > 25
+    with_eos = sample(stationary(logits), None, bos=0, eos=1, max_len=50, rng=3)
+    assert with_eos.finished and with_eos.tokens[-1] == 1 and with_eos.tokens == h.tokens[:len(with_eos)]
+    with pytest.raises(TypeError, match="eos must be an integer"):
+        greedy(stationary(logits), None, 0, None, 5)  # only sampling may run without an end token
+
+
 # --------------------------------------------------------------------------- state handling
 
 

@@ -1,5 +1,6 @@
 """One concept, one place: the library's modules form no import circle, none outgrows ~400
-lines, and the command line is a thin layer that nothing else imports."""
+lines, none reaches into a sibling's private names, and the command line is a thin layer
+that nothing else imports."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def test_the_check_finds_a_circle_made_by_a_lazy_import(tmp_path):
     lazy.write_text("def make_rnn():\n    from seqlib.torch.rnn import RNN\n    return RNN\n")
     graph = _graph()
     graph["seqlib.torch.stacked"] = _imports(lazy)
-    assert find_cycles(graph) == ["seqlib.torch.rnn -> seqlib.torch.stacked -> seqlib.torch.rnn"]
+    cycles = find_cycles(graph)
+    assert len(cycles) == 1 and set(cycles[0].split(" -> ")) == {"seqlib.torch.rnn", "seqlib.torch.stacked"}, cycles
 
 
 def test_no_module_passes_400_lines():
@@ -90,3 +92,51 @@ def test_nothing_imports_the_command_line():
             if "seqlib.cli" in path.read_text(encoding="utf-8") or "from seqlib import cli" in path.read_text(encoding="utf-8"):
                 users.append(str(path.relative_to(REPO)))
     assert users == [], f"these import seqlib.cli; use the library it is a layer over: {users}"
+
+
+def private_uses(path: Path) -> list[str]:
+    """Every `_name` this file takes from another seqlib module: imported by name
+    (`from seqlib.numpy.rnn import _check`) or read off an imported module (`rnn._check`).
+    Dunder names (__version__) are public by convention and not counted."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    private = lambda name: name.startswith("_") and not name.startswith("__")  # noqa: E731
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("seqlib"):
+            for a in node.names:
+                if private(a.name):
+                    found.append(f"line {node.lineno}: from {node.module} import {a.name}")
+                elif f"{node.module}.{a.name}" in MODULES:  # `from seqlib.numpy import lstm as _lstm`
+                    modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            modules |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("seqlib")}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_module_uses_a_private_name_of_another_module():
+    """What is shared between modules has a public name in one shared module
+    (seqlib.numpy.cell_parts, seqlib.torch.cell_parts, seqlib.cells, the model_parts)."""
+    uses = {name: u for name, path in MODULES.items() if (u := private_uses(path))}
+    assert uses == {}, f"private names used across modules: {uses}"
+
+
+def test_the_private_name_check_sees_imports_and_attributes(tmp_path):
+    """The forms seqlib.numpy.stacked once used: `from seqlib.numpy.rnn import _check_activation`
+    and `from seqlib.numpy import lstm as _lstm` followed by `_lstm._forward(...)`."""
+    bad = tmp_path / "stacked.py"
+    bad.write_text("from seqlib.numpy import lstm as _lstm\nfrom seqlib.numpy.rnn import _check_activation, rnn_forward\n"
+                   "import seqlib.torch.graphs\n\ndef f(x):\n    seqlib.torch.graphs._capture(x)\n"
+                   "    return _lstm._forward(x), rnn_forward(x)\n")
+    assert private_uses(bad) == ["line 2: from seqlib.numpy.rnn import _check_activation",
+                                 "line 6: seqlib.torch.graphs._capture", "line 7: _lstm._forward"]
+    good = tmp_path / "good.py"
+    good.write_text("from seqlib.numpy.cell_parts import check_activation\nfrom seqlib import __version__\n"
+                    "def _mine(x):\n    return x._private\n")
+    assert private_uses(good) == []

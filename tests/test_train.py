@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from seqlib.torch import RNNLM, load
-from seqlib.train import LMTask, Trainer, detach_state, sample_on_eval
+from seqlib.train import LMTask, TrainConfig, Trainer, detach_state, sample_on_eval
 from seqlib.vocab import Vocab
 
 
@@ -170,6 +170,48 @@ def test_time_budget_and_dry_run_stop_training():
 def test_cosine_schedule_needs_its_length():
     with pytest.raises(ValueError, match="max_steps"):
         Trainer(_Toy(), _ScriptedTask([1.0]), schedule="cosine")
+
+
+# --------------------------------------------------------------------------- TrainConfig
+
+
+def test_a_config_and_keyword_overrides_give_the_same_run(tmp_path):
+    config = TrainConfig(lr=0.1, schedule=None, patience=None, eval_every=2, max_steps=6, progress=False)
+    runs = []
+    for args, kwargs in [((config,), {}), ((), dict(lr=0.1, schedule=None, patience=None, eval_every=2,
+                                                    max_steps=6, progress=False))]:
+        torch.manual_seed(0)  # the same model and data for both
+        trainer = Trainer(_Toy(), _ScriptedTask([3.0, 2.0, 1.0]), *args, **kwargs)
+        assert trainer.config == config
+        runs.append([(r["step"], r["valid_loss"], r["train_loss"]) for r in trainer.fit()])
+    assert runs[0] == runs[1] and [step for step, *_ in runs[0]] == [2, 4, 6]
+    override = Trainer(_Toy(), _ScriptedTask([1.0]), config, max_steps=4, checkpoint=tmp_path / "b.pt")
+    assert override.config.max_steps == 4 and override.config.lr == 0.1, "overrides apply on top of the config"
+    assert override.config.checkpoint == str(tmp_path / "b.pt"), "a path is kept as plain text"
+
+
+def test_trainer_refuses_unknown_arguments_and_bad_values():
+    with pytest.raises(TypeError, match=r"unknown keyword arguments \['lrr'\].*TrainConfig: \['lr', 'clip'"):
+        Trainer(_Toy(), _ScriptedTask([1.0]), lrr=0.1)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        Trainer(_Toy(), _ScriptedTask([1.0]), {"lr": 0.1})
+    with pytest.raises(ValueError, match=r"schedule is 'step', expected one of \('plateau', 'cosine'\) or None"):
+        TrainConfig(schedule="step")
+
+
+def test_autocast_is_stored_by_name_and_dry_run_sets_the_limits():
+    assert TrainConfig(autocast=torch.bfloat16).autocast == "bf16" == TrainConfig(autocast="bf16").autocast
+    dry = Trainer(_Toy(), _ScriptedTask([1.0]), dry_run=True, max_steps=100).config
+    assert (dry.max_steps, dry.eval_every, dry.eval_batches, dry.max_epochs) == (2, 2, 2, 1)
+    assert TrainConfig(schedule="cosine", dry_run=True).effective().max_steps == 2
+
+
+def test_the_checkpoint_holds_the_train_config_as_plain_data(tmp_path):
+    trainer = Trainer(_Toy(), _ScriptedTask([2.0, 1.0]), lr=0.05, eval_every=1, max_steps=2, patience=None,
+                      checkpoint=tmp_path / "best.pt", progress=False, autocast=torch.bfloat16)
+    trainer.fit()
+    stored = torch.load(tmp_path / "best.pt", weights_only=True)["extra"]["train_config"]
+    assert TrainConfig(**stored) == trainer.config and stored["autocast"] == "bf16" and stored["lr"] == 0.05
 
 
 # --------------------------------------------------------------------------- it learns

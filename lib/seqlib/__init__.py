@@ -6,8 +6,11 @@ Every concept of the course lives here twice, with the same module names:
   ``*_forward(...) -> (out, cache)`` / ``*_backward(dout, cache)`` contract;
 - ``seqlib.torch``: the same equations as ``torch.nn`` modules, on CPU or GPU.
 
-Framework-free parts sit beside them: ``seqlib.gradcheck`` (finite differences),
-``seqlib.shapes`` (argument checking) and ``seqlib.grading`` (nbgrader helpers).
+Framework-free parts sit beside them: ``seqlib.cells`` (the cells by name), ``seqlib.gradcheck``
+(finite differences), ``seqlib.shapes`` (argument checking), ``seqlib.decode`` (greedy, sampling,
+beam search) and ``seqlib.grading`` (nbgrader helpers). ``seqlib.train`` (TrainConfig, Trainer)
+trains the PyTorch models on the tasks of ``seqlib.tasks``; ``python -m seqlib`` is the command
+line over all of it.
 
 Shape letters, used in every docstring of the library:
 

@@ -1,4 +1,4 @@
-"""The command line: train language models, translators and classifiers; sample and translate.
+"""python -m seqlib: train language models, translators and classifiers; sample, translate and classify.
 
 Chapters: "Language models" (train lm, sample), "Sequence to sequence" (train seq2seq,
 translate), "Stacked and bidirectional RNNs" (train classifier, classify).
@@ -61,12 +61,22 @@ def _finish(trainer, out: Path, started: float) -> dict:
     return {"trainer": trainer, "model": trainer.model, "checkpoint": out / "best.pt", "history": trainer.history}
 
 
-def _trainer_kwargs(args, out: Path) -> dict:
-    return dict(lr=args.lr, clip=args.clip, schedule=None if args.schedule == "none" else args.schedule,
-                patience=args.patience, eval_every=args.eval_every, max_epochs=args.epochs,
-                max_steps=args.max_steps, max_minutes=args.minutes, checkpoint=out / "best.pt", seed=args.seed,
-                dry_run=args.dry_run, progress=not args.quiet,
-                autocast=torch.bfloat16 if args.autocast == "bf16" else None)
+def _train_config(args, out: Path):
+    """The TrainConfig that the flags of every train command describe."""
+    from seqlib.train import TrainConfig
+
+    return TrainConfig(lr=args.lr, clip=args.clip if args.clip > 0 else None,
+                       schedule=None if args.schedule == "none" else args.schedule, patience=args.patience,
+                       eval_every=args.eval_every, eval_batches=args.eval_batches, max_epochs=args.epochs,
+                       max_steps=args.max_steps, max_minutes=args.minutes, checkpoint=str(out / "best.pt"),
+                       seed=args.seed, dry_run=args.dry_run, progress=not args.quiet,
+                       autocast=None if args.autocast == "none" else args.autocast)
+
+
+def _model_fields(args) -> dict:
+    """The fields of a model config that the flags shared by every train command give."""
+    return dict(embed_size=args.embed, hidden_size=args.hidden, num_layers=args.layers, cell=args.cell,
+                dropout=args.dropout, impl=args.impl)
 
 
 # --------------------------------------------------------------------------- train lm
@@ -74,8 +84,9 @@ def _trainer_kwargs(args, out: Path) -> dict:
 
 def train_lm(args) -> dict:
     """`train lm`: an RNNLM on a text corpus with truncated BPTT. Returns trainer, model, checkpoint, history."""
-    from seqlib.torch import RNNLM
-    from seqlib.train import LMTask, Trainer, seed_everything
+    from seqlib.tasks import LMTask
+    from seqlib.torch import LMConfig, RNNLM
+    from seqlib.train import Trainer, seed_everything
 
     started = time.perf_counter()
     dev = _device(args.device)
@@ -83,12 +94,11 @@ def train_lm(args) -> dict:
     vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab,
                                                   max_chars=LM_DRY_RUN_CHARS if args.dry_run else None)
     seed_everything(args.seed)
-    model = RNNLM(len(vocab), args.embed, args.hidden, num_layers=args.layers, cell=args.cell,
-                  dropout=args.dropout, impl=args.impl).to(dev)
+    config = LMConfig(vocab_size=len(vocab), tie_weights=args.tie_weights, **_model_fields(args))
+    model = RNNLM.from_config(config).to(dev)
     task = LMTask(train_ids, valid_ids, batch_size=args.batch_size, seq_len=args.seq_len, device=dev)
-    trainer = Trainer(model, task, vocab=vocab.to_plain(),
-                      extra={"task": "lm", "data": args.data}, eval_batches=args.eval_batches,
-                      **_trainer_kwargs(args, out))
+    trainer = Trainer(model, task, _train_config(args, out), vocab=vocab.to_plain(),
+                      extra={"task": "lm", "data": args.data})
     trainer.fit()
     return _finish(trainer, out, started)
 
@@ -98,8 +108,9 @@ def train_lm(args) -> dict:
 
 def train_seq2seq(args) -> dict:
     """`train seq2seq`: an encoder-decoder on a pair dataset, teacher forcing. Returns as train_lm."""
-    from seqlib.torch import Seq2Seq
-    from seqlib.train import Seq2SeqTask, Trainer, seed_everything
+    from seqlib.tasks import Seq2SeqTask
+    from seqlib.torch import Seq2Seq, Seq2SeqConfig
+    from seqlib.train import Trainer, seed_everything
 
     started = time.perf_counter()
     dev = _device(args.device)
@@ -112,12 +123,12 @@ def train_seq2seq(args) -> dict:
         keep = [i for i in range(len(tr_s)) if len(tr_s[i]) <= args.max_len and len(tr_t[i]) <= args.max_len + 2]
         tr_s, tr_t = [tr_s[i] for i in keep], [tr_t[i] for i in keep]
     seed_everything(args.seed)
-    model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.embed, args.hidden, num_layers=args.layers,
-                    cell=args.cell, dropout=args.dropout, impl=args.impl).to(dev)
+    config = Seq2SeqConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), **_model_fields(args))
+    model = Seq2Seq.from_config(config).to(dev)
     task = Seq2SeqTask(tr_s, tr_t, va_s, va_t, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, vocab={"src": src_vocab.to_plain(), "tgt": tgt_vocab.to_plain()},
-                      extra={"task": "seq2seq", "data": args.data, "reverse_source": args.reverse_source},
-                      eval_batches=args.eval_batches, **_trainer_kwargs(args, out))
+    trainer = Trainer(model, task, _train_config(args, out),
+                      vocab={"src": src_vocab.to_plain(), "tgt": tgt_vocab.to_plain()},
+                      extra={"task": "seq2seq", "data": args.data, "reverse_source": args.reverse_source})
     trainer.fit()
     return _finish(trainer, out, started)
 
@@ -127,8 +138,9 @@ def train_seq2seq(args) -> dict:
 
 def train_classifier(args) -> dict:
     """`train classifier`: a (bidirectional) SentenceClassifier. Returns as train_lm."""
-    from seqlib.torch import SentenceClassifier
-    from seqlib.train import ClassifierTask, Trainer, seed_everything
+    from seqlib.tasks import ClassifierTask
+    from seqlib.torch import ClassifierConfig, SentenceClassifier
+    from seqlib.train import Trainer, seed_everything
 
     started = time.perf_counter()
     dev = _device(args.device)
@@ -136,13 +148,12 @@ def train_classifier(args) -> dict:
     vocab, labels, (tr_x, tr_y), (va_x, va_y) = prepare_classification(args.data, args.min_freq, args.max_vocab,
                                                                         not args.keep_case)
     seed_everything(args.seed)
-    model = SentenceClassifier(len(vocab), args.embed, args.hidden, num_classes=max(labels) + 1,
-                               num_layers=args.layers, cell=args.cell, bidirectional=not args.unidirectional,
-                               dropout=args.dropout, impl=args.impl).to(dev)
+    config = ClassifierConfig(vocab_size=len(vocab), num_classes=max(labels) + 1,
+                              bidirectional=not args.unidirectional, **_model_fields(args))
+    model = SentenceClassifier.from_config(config).to(dev)
     task = ClassifierTask(tr_x, tr_y, va_x, va_y, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, vocab=vocab.to_plain(),
-                      extra={"task": "classifier", "data": args.data, "lowercase": not args.keep_case},
-                      eval_batches=args.eval_batches, **_trainer_kwargs(args, out))
+    trainer = Trainer(model, task, _train_config(args, out), vocab=vocab.to_plain(),
+                      extra={"task": "classifier", "data": args.data, "lowercase": not args.keep_case})
     trainer.fit()
     return _finish(trainer, out, started)
 
@@ -202,84 +213,156 @@ def cmd_classify(args) -> list[int]:
 # --------------------------------------------------------------------------- argparse
 
 
-def _common_train(p, *, embed, hidden, layers, batch_size, lr, epochs, dropout, eval_every=None):
-    p.add_argument("--data", required=True, help="a dataset name (python -m seqlib.data list)")
-    p.add_argument("--cell", default="lstm", choices=("rnn", "lstm", "gru"))
-    p.add_argument("--layers", type=int, default=layers)
-    p.add_argument("--hidden", type=int, default=hidden)
-    p.add_argument("--embed", type=int, default=embed)
-    p.add_argument("--dropout", type=float, default=dropout)
-    p.add_argument("--impl", default="fused", choices=("loop", "fused"),
-                   help="fused: torch's kernels (fast); loop: the course's step-by-step code")
-    p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr)
-    p.add_argument("--clip", type=float, default=5.0, help="max global gradient norm")
-    p.add_argument("--schedule", default="plateau", choices=("plateau", "none"))
-    p.add_argument("--patience", type=int, default=4, help="evaluations without improvement before stopping")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--eval-every", type=int, default=eval_every, help="steps between evaluations (default: each epoch)")
-    p.add_argument("--eval-batches", type=int, default=None, help="validation batches per evaluation (default: all)")
-    p.add_argument("--minutes", type=float, default=None, help="time budget")
-    p.add_argument("--max-vocab", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:K (default: $SEQLIB_DEVICE, else cuda if available)")
-    p.add_argument("--autocast", default="none", choices=("none", "bf16"),
-                   help="bf16: training forward passes under torch.autocast in bfloat16 (fast with --impl fused "
-                        "on a GPU); weights and evaluation stay float32")
-    p.add_argument("--out", default=None, help="output folder (default runs/<task>-<data>)")
-    p.add_argument("--dry-run", action="store_true", help="two training steps and a short evaluation (CI)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+class _Manual(argparse.RawDescriptionHelpFormatter):
+    """Epilogs keep their line breaks (the examples); a flag's help ends with its default,
+    unless it has none (None, False) or the help says it already."""
+
+    def _get_help_string(self, action):
+        quiet = action.default is None or isinstance(action.default, bool) or action.default == argparse.SUPPRESS
+        if quiet or not action.option_strings or "default" in action.help:
+            return action.help
+        return action.help + " (default: %(default)s)"
+
+
+def _command(sub, name, help, description, examples):
+    """A subcommand whose --help reads as a manual page: what it does, its flags, examples."""
+    return sub.add_parser(name, help=help, description=description, formatter_class=_Manual,
+                          epilog="examples:\n" + "\n".join(f"  python -m seqlib {e}" for e in examples))
+
+
+def _common_train(p, *, embed, hidden, layers, batch_size, epochs, dropout, eval_every=None) -> dict:
+    """The flags of every train command, in groups; returns the groups, for the task's own flags."""
+    from seqlib.cells import CELLS
+    from seqlib.torch.stacked import IMPLS
+    from seqlib.train import SCHEDULES, TrainConfig
+
+    defaults = TrainConfig()
+    data = p.add_argument_group("data")
+    data.add_argument("--data", required=True, help="a dataset name (python -m seqlib.data list)")
+    data.add_argument("--max-vocab", type=int, default=None,
+                      help="keep at most this many tokens, specials included (default: every token)")
+    model = p.add_argument_group("model (the fields of its config)")
+    model.add_argument("--cell", default="lstm", choices=CELLS, help="the recurrent cell")
+    model.add_argument("--layers", type=int, default=layers, help="L, stacked recurrent layers")
+    model.add_argument("--hidden", type=int, default=hidden, help="H, hidden units per layer")
+    model.add_argument("--embed", type=int, default=embed, help="E, the size of a token's embedding")
+    model.add_argument("--dropout", type=float, default=dropout,
+                       help="dropout on embeddings, between layers and before the output layer")
+    model.add_argument("--impl", default="fused", choices=IMPLS,
+                       help="fused: torch's kernels (fast); loop: the course's step-by-step code")
+    train = p.add_argument_group("training (the fields of seqlib.train.TrainConfig)")
+    train.add_argument("--batch-size", type=int, default=batch_size, help="N, sequences per batch")
+    train.add_argument("--lr", type=float, default=defaults.lr, help="Adam's learning rate")
+    train.add_argument("--clip", type=float, default=defaults.clip, help="max global gradient norm (0: no clipping)")
+    train.add_argument("--schedule", default=defaults.schedule, choices=(*SCHEDULES, "none"),
+                       help="plateau: halve the learning rate when the validation loss stalls; "
+                            "cosine: anneal it over --max-steps")
+    train.add_argument("--patience", type=int, default=4, help="evaluations without improvement before stopping")
+    train.add_argument("--epochs", type=int, default=epochs, help="at most this many passes over the training set")
+    train.add_argument("--max-steps", type=int, default=None, help="at most this many optimizer steps (default: no limit)")
+    train.add_argument("--minutes", type=float, default=None,
+                       help="a time budget; the best checkpoint so far is kept (default: no limit)")
+    train.add_argument("--eval-every", type=int, default=eval_every,
+                       help="optimizer steps between evaluations" + ("" if eval_every else " (default: once per epoch)"))
+    train.add_argument("--eval-batches", type=int, default=None,
+                       help="validation batches per evaluation (default: all of them)")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="seeds the weights, the batches and dropout")
+    train.add_argument("--autocast", default="none", choices=("none", "bf16"),
+                       help="bf16: training forward passes under torch.autocast in bfloat16 (fast with --impl fused "
+                            "on a GPU); weights and evaluation stay float32")
+    run = p.add_argument_group("running")
+    run.add_argument("--device", default=None,
+                     help="cpu, cuda or cuda:K (default: $SEQLIB_DEVICE, else cuda if available)")
+    run.add_argument("--out", default=None, help="output folder (default: runs/<task>-<data>)")
+    run.add_argument("--dry-run", action="store_true", help="two training steps and a short evaluation (CI)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    return {"data": data, "model": model, "training": train}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every command (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m seqlib", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from seqlib.vocab import LEVELS
 
-    train = sub.add_parser("train", help="train a model").add_subparsers(dest="task", required=True)
-    lm = train.add_parser("lm", help="a recurrent language model on a text corpus")
-    _common_train(lm, embed=64, hidden=512, layers=2, batch_size=32, lr=2e-3, epochs=50, dropout=0.0,
-                  eval_every=500)
-    lm.add_argument("--level", default="char", choices=("char", "word"))
-    lm.add_argument("--seq-len", type=int, default=100, help="T, the truncated-BPTT length")
+    parser = argparse.ArgumentParser(
+        prog="python -m seqlib", formatter_class=_Manual, description=__doc__.split("\n\n")[0],
+        epilog="examples:\n" + "\n".join("  " + line.strip() for line in __doc__.splitlines()
+                                          if line.startswith("    python -m"))
+        + "\n\nEach command has its own manual: python -m seqlib train lm --help, python -m seqlib sample --help ...")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command",
+                                help="train | sample | translate | classify")
+
+    train_parser = sub.add_parser("train", help="train a model (lm, seq2seq or classifier)", formatter_class=_Manual,
+                                  description="Train a model; the best checkpoint is <out>/best.pt, the history "
+                                              "<out>/history.json.",
+                                  epilog="examples:\n  python -m seqlib train lm --data shakespeare --minutes 10\n"
+                                         "  python -m seqlib train lm --help")
+    train = train_parser.add_subparsers(dest="task", required=True, metavar="task", help="lm | seq2seq | classifier")
+    lm = _command(train, "lm", "a recurrent language model on a text corpus",
+                  "Train an RNNLM with truncated BPTT: N parallel streams of the corpus, chunks of T tokens, the "
+                  "state carried from chunk to chunk.",
+                  ["train lm --data shakespeare --level char --cell lstm --layers 2 --hidden 512 --minutes 10",
+                   "train lm --data python-stdlib --impl loop --hidden 128 --max-steps 500 --eval-every 100",
+                   "train lm --data shakespeare --level word --embed 256 --hidden 256 --tie-weights"])
+    groups = _common_train(lm, embed=64, hidden=512, layers=2, batch_size=32, epochs=50, dropout=0.0, eval_every=500)
+    groups["data"].add_argument("--level", default="char", choices=LEVELS,
+                                help="tokens: characters, or words and punctuation")
+    groups["data"].add_argument("--seq-len", type=int, default=100, help="T, the truncated-BPTT length")
+    groups["model"].add_argument("--tie-weights", action="store_true",
+                                 help="the output layer reuses the embedding matrix (needs --embed = --hidden)")
     lm.set_defaults(func=train_lm)
 
-    s2s = train.add_parser("seq2seq", help="an encoder-decoder translator on a pair dataset")
-    _common_train(s2s, embed=128, hidden=256, layers=1, batch_size=64, lr=2e-3, epochs=30, dropout=0.0)
-    s2s.add_argument("--level", default="word", choices=("char", "word"))
-    s2s.add_argument("--min-freq", type=int, default=1)
-    s2s.add_argument("--max-len", type=int, default=None, help="train only on pairs of at most this many tokens")
-    s2s.add_argument("--no-reverse-source", dest="reverse_source", action="store_false",
-                     help="read the source forwards (default: backwards, as Sutskever et al.)")
+    s2s = _command(train, "seq2seq", "an encoder-decoder translator on a pair dataset",
+                   "Train a Seq2Seq with teacher forcing: the encoder's final state starts the decoder.",
+                   ["train seq2seq --data en-ru-numbers --minutes 5",
+                    "train seq2seq --data en-ru-help --hidden 512 --max-len 40 --no-reverse-source"])
+    data = _common_train(s2s, embed=128, hidden=256, layers=1, batch_size=64, epochs=30, dropout=0.0)["data"]
+    data.add_argument("--level", default="word", choices=LEVELS, help="tokens: characters, or words and punctuation")
+    data.add_argument("--min-freq", type=int, default=1, help="tokens seen fewer times become <unk>")
+    data.add_argument("--max-len", type=int, default=None,
+                      help="train only on pairs of at most this many tokens (default: every pair)")
+    data.add_argument("--no-reverse-source", dest="reverse_source", action="store_false",
+                      help="read the source forwards (default: backwards, as Sutskever et al.)")
     s2s.set_defaults(func=train_seq2seq)
 
-    clf = train.add_parser("classifier", help="a (bidirectional) sentence classifier")
-    _common_train(clf, embed=100, hidden=128, layers=1, batch_size=32, lr=2e-3, epochs=20, dropout=0.3)
-    clf.add_argument("--min-freq", type=int, default=2)
-    clf.add_argument("--unidirectional", action="store_true")
-    clf.add_argument("--keep-case", action="store_true", help="do not lowercase the text")
+    clf = _command(train, "classifier", "a (bidirectional) sentence classifier",
+                   "Train a SentenceClassifier on labelled sentences: the final states of both directions "
+                   "are the sentence's features.",
+                   ["train classifier --data sentiment --minutes 5",
+                    "train classifier --data sentiment --cell gru --unidirectional --epochs 5"])
+    groups = _common_train(clf, embed=100, hidden=128, layers=1, batch_size=32, epochs=20, dropout=0.3)
+    groups["data"].add_argument("--min-freq", type=int, default=2, help="tokens seen fewer times become <unk>")
+    groups["data"].add_argument("--keep-case", action="store_true", help="do not lowercase the text")
+    groups["model"].add_argument("--unidirectional", action="store_true", help="read each sentence forwards only")
     clf.set_defaults(func=train_classifier)
 
-    smp = sub.add_parser("sample", help="generate text from a language-model checkpoint")
-    smp.add_argument("--checkpoint", required=True)
-    smp.add_argument("--temperature", type=float, default=1.0)
-    smp.add_argument("--length", type=int, default=500)
-    smp.add_argument("--prime", default="\n")
-    smp.add_argument("--top-k", type=int, default=None)
-    smp.add_argument("--seed", type=int, default=0)
+    smp = _command(sub, "sample", "generate text from a language-model checkpoint",
+                   "Print the prime and the text the model writes after it (seqlib.decode.sample).",
+                   ["sample --checkpoint runs/lm-shakespeare/best.pt --temperature 0.8 --prime 'ROMEO:'",
+                    "sample --checkpoint runs/lm-python-stdlib/best.pt --top-k 5 --length 200 --seed 1"])
+    smp.add_argument("--checkpoint", required=True, help="a best.pt written by train lm")
+    smp.add_argument("--temperature", type=float, default=1.0, help="below 1 sharpens, above 1 flattens")
+    smp.add_argument("--length", type=int, default=500, help="tokens to generate")
+    smp.add_argument("--prime", default="\n", help="the text the model reads first (default: a newline)")
+    smp.add_argument("--top-k", type=int, default=None,
+                     help="draw from the k most probable tokens only (default: from all of them)")
+    smp.add_argument("--seed", type=int, default=0, help="the same seed gives the same text")
     smp.set_defaults(func=cmd_sample)
 
-    tr = sub.add_parser("translate", help="translate sentences with a seq2seq checkpoint")
-    tr.add_argument("--checkpoint", required=True)
-    tr.add_argument("--beam", type=int, default=5)
-    tr.add_argument("--max-len", type=int, default=None)
-    tr.add_argument("text", nargs="+")
+    tr = _command(sub, "translate", "translate sentences with a seq2seq checkpoint",
+                  "Print one translation per sentence, by beam search (--beam 1: greedy).",
+                  ["translate --checkpoint runs/seq2seq-en-ru-numbers/best.pt --beam 5 'forty-two'"])
+    tr.add_argument("--checkpoint", required=True, help="a best.pt written by train seq2seq")
+    tr.add_argument("--beam", type=int, default=5, help="hypotheses kept at each step")
+    tr.add_argument("--max-len", type=int, default=None,
+                    help="at most this many tokens (default: 2 S + 10 for a source of S tokens)")
+    tr.add_argument("text", nargs="+", help="the sentences to translate")
     tr.set_defaults(func=cmd_translate)
 
-    cl = sub.add_parser("classify", help="label sentences with a classifier checkpoint")
-    cl.add_argument("--checkpoint", required=True)
-    cl.add_argument("text", nargs="+")
+    cl = _command(sub, "classify", "label sentences with a classifier checkpoint",
+                  "Print, for each sentence, its label, the label's probability and the sentence.",
+                  ["classify --checkpoint runs/classifier-sentiment/best.pt 'A wonderful film.' 'Dull.'"])
+    cl.add_argument("--checkpoint", required=True, help="a best.pt written by train classifier")
+    cl.add_argument("text", nargs="+", help="the sentences to label")
     cl.set_defaults(func=cmd_classify)
     return parser
 

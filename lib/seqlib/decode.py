@@ -81,7 +81,7 @@ def _to_numpy(x) -> np.ndarray:
 class _Stepper:
     """Calls the user's step function and checks what comes back, step after step."""
 
-    def __init__(self, step: StepFn, eos: int):
+    def __init__(self, step: StepFn, eos: int | None):
         if not callable(step):
             raise TypeError(f"step must be callable, got {type(step).__name__}")
         self.step = step
@@ -99,14 +99,14 @@ class _Stepper:
             raise ValueError("log_probs returned by step contains NaN or +inf")
         if self.V is None:
             self.V = dims["V"]
-            if self.eos >= self.V:
+            if self.eos is not None and self.eos >= self.V:
                 raise ValueError(f"eos is {self.eos}, expected a token id below V = {self.V}")
         return log_probs.astype(np.float64, copy=False), out[1]
 
 
-def _start(step, bos, eos, max_len) -> tuple[_Stepper, int, int, int]:
+def _start(step, bos, eos, max_len, eos_optional=False) -> tuple[_Stepper, int, int | None, int]:
     bos = _check_int("bos", bos, 0)
-    eos = _check_int("eos", eos, 0)
+    eos = None if (eos is None and eos_optional) else _check_int("eos", eos, 0)
     max_len = _check_int("max_len", max_len, 1)
     return _Stepper(step, eos), bos, eos, max_len
 
@@ -174,12 +174,16 @@ def sample(
 ) -> Hypothesis:
     """Draw each next token from softmax(log_probs / temperature), optionally from the top k.
 
+    The one sampler of seqlib: the PyTorch models' (seqlib.torch.generate.sample_text) and
+    the NumPy RNNLM's (seqlib.numpy.lm.RNNLM.sample) both call it.
+    eos: the token that ends the sequence, or None to draw exactly max_len tokens.
     temperature > 0: below 1 sharpens the distribution (towards greedy), above 1 flattens it.
     top_k: keep only the k most probable tokens (1 <= k <= V) and renormalise.
-    rng: a NumPy Generator, or a seed for one (None: fresh entropy, not reproducible).
+    rng: a NumPy Generator, or a seed for one (None: fresh entropy, not reproducible). Each
+    token is one rng.choice over the V probabilities, so a seed fixes the whole sequence.
     The returned score is under the model itself (temperature 1, no top-k).
     """
-    stepper, bos, eos, max_len = _start(step, bos, eos, max_len)
+    stepper, bos, eos, max_len = _start(step, bos, eos, max_len, eos_optional=True)
     _check_temperature(temperature)
     if top_k is not None:
         top_k = _check_int("top_k", top_k, 1)

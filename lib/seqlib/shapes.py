@@ -13,6 +13,7 @@ one of these errors.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -20,8 +21,9 @@ import numpy as np
 _TOKEN = re.compile(r"^(\d*)([A-Za-z]\w*)$|^(\d+)$")
 
 
-def _parse(spec: str) -> list[tuple[int, str | None]]:
-    """'N,4H' -> [(1, 'N'), (4, 'H')]; a bare number is a fixed size: '3' -> [(3, None)]."""
+@functools.lru_cache(maxsize=None)  # a few dozen specs, parsed at every call of every checked function
+def _parse(spec: str) -> tuple[tuple[int, str | None], ...]:
+    """'N,4H' -> ((1, 'N'), (4, 'H')); a bare number is a fixed size: '3' -> ((3, None),)."""
     tokens = [t.strip() for t in spec.split(",")] if spec.strip() else []
     parsed = []
     for token in tokens:
@@ -32,7 +34,7 @@ def _parse(spec: str) -> list[tuple[int, str | None]]:
             parsed.append((int(m.group(3)), None))
         else:
             parsed.append((int(m.group(1) or 1), m.group(2)))
-    return parsed
+    return tuple(parsed)
 
 
 class Dims:

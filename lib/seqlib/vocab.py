@@ -27,13 +27,17 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
+#: The two tokenisation levels: characters, or words and punctuation.
+LEVELS = ("char", "word")
+
+
 def tokenize(text: str, level: str) -> list[str]:
     """Split text into characters (level "char") or words and punctuation (level "word")."""
     if level == "char":
         return list(text)
     if level == "word":
         return _WORD.findall(text)
-    raise ValueError(f"level is {level!r}, expected 'char' or 'word'")
+    raise ValueError(f"level is {level!r}, expected one of {LEVELS}")
 
 
 class Vocab:

@@ -68,14 +68,20 @@ def test_gru_backward_matches_finite_differences(N, T, D, H, seed, reset):
 
 
 @pytest.mark.parametrize("reset", ["before", "after"])
-def test_gru_forward_is_the_reference_step_repeated(reset):
+def test_gru_forward_is_the_reference_step_repeated_and_its_cache_names_the_gates(reset):
     rng = np.random.default_rng(0)
     N, T, D, H = 3, 5, 2, 4
     x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
     Wx, Wh, b = params(rng, D, H, reset)
-    h, _ = gru_forward(x, h0, Wx, Wh, b, reset=reset)
+    h, cache = gru_forward(x, h0, Wx, Wh, b, reset=reset)
+    assert cache.reset == reset and cache.h is h
     prev = h0
     for t in range(T):
+        z, r, cand = np.split(cache.gates[:, t], 3, axis=1)
+        np.testing.assert_allclose(h[:, t], (1 - z) * prev + z * cand, rtol=1e-12)
+        # what the reset gate acts with: r ⊙ h before the product, h Whh + b_hn after it
+        want = r * prev if reset == "before" else prev @ Wh[:, 2 * H:] + b[3 * H:]
+        np.testing.assert_allclose(cache.reset_in[:, t], want, rtol=1e-12)
         prev = reference_step(x[:, t], prev, Wx, Wh, b, reset)
         np.testing.assert_allclose(h[:, t], prev, rtol=1e-12, atol=1e-14)
 
@@ -123,3 +129,4 @@ def test_gru_step_and_backward_reject_bad_input():
     _, cache = gru_forward(**a)
     with pytest.raises(ValueError, match=r"dh has shape \(2, 3, 4\), expected \(N, T, H\) = \(2, 3, 5\)"):
         gru_backward(np.zeros((2, 3, 4)), cache)
+

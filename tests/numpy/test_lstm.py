@@ -6,8 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqlib.gradcheck import check_gradients
-from seqlib.numpy import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
-from seqlib.numpy.lstm import _backward
+from seqlib.numpy import (
+    lstm_backward,
+    lstm_backward_with_cell,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+)
 
 sizes = st.integers(1, 4)
 seeds = st.integers(0, 2**32 - 1)
@@ -61,11 +66,11 @@ def test_lstm_gradients_of_c0_and_final_cell_state(N, T, H, seed):
     Wx, Wh, b = params(rng, D, H)
     h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
     dh, dc_last = rng.normal(size=h.shape), rng.normal(size=(N, H))
-    dx, dh0, dc0, *_ = _backward(dh, cache, dc_last)
+    dx, dh0, dc0, *_ = lstm_backward_with_cell(dh, cache, dc_last)
 
     def outputs(x, h0, c0):
         h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
-        return np.concatenate([h.ravel(), cache[6][:, -1].ravel()])  # cache[6]: every c_t
+        return np.concatenate([h.ravel(), cache.c[:, -1].ravel()])  # h_t of every step, and c_T
 
     dout = np.concatenate([dh.ravel(), dc_last.ravel()])
     errors = check_gradients(outputs, [x, h0, c0], {0: dx, 1: dh0, 2: dc0}, dout)
@@ -88,6 +93,26 @@ def test_lstm_forward_follows_the_lecture_equations():
             np.testing.assert_allclose(out[:, t], o * np.tanh(c_new), rtol=1e-12, atol=1e-14)
         prev_h, prev_c = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)[:2]
         prev_h0, prev_c0 = lstm_step_forward(x[:, t], prev_h0, prev_c0, Wx, Wh, b)[:2]
+
+
+def test_lstm_caches_name_what_backward_reads():
+    rng = np.random.default_rng(3)
+    N, T, D, H = 2, 3, 4, 5
+    x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
+    Wx, Wh, b = params(rng, D, H)
+    h, cache = lstm_forward(x, h0, Wx, Wh, b)
+    prev_h, prev_c = h0, np.zeros((N, H))
+    for t in range(T):
+        prev_h, prev_c, step = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        np.testing.assert_allclose(cache.c[:, t], prev_c, rtol=1e-12)
+        np.testing.assert_allclose(cache.gates[:, t], step.gates, rtol=1e-12)
+        np.testing.assert_allclose(cache.tanh_c[:, t], np.tanh(prev_c), rtol=1e-12)
+        i, f, o, g = np.split(step.gates, 4, axis=1)
+        assert ((i > 0) & (i < 1) & (f > 0) & (f < 1) & (o > 0) & (o < 1)).all(), "i, f, o are sigmoids"
+        np.testing.assert_allclose(step.prev_c * f + i * g, prev_c, rtol=1e-12)
+    assert cache.h is h and cache.c0.shape == (N, H) and not cache.c0.any(), "c0 = 0 when None"
+    x_, h0_, c0_, *_ = cache  # a named tuple still unpacks like the old tuple
+    assert x_ is x and h0_ is h0
 
 
 def test_lstm_is_stable_for_huge_preactivations_and_keeps_float32():

@@ -214,11 +214,25 @@ def test_sampling_follows_the_tempered_distribution():
     p = np.array([0.1, 0.2, 0.3, 0.4])
     model.params["W_out"][:] = 0.0  # every step predicts p, whatever the state
     model.params["b_out"][:] = np.log(p)
-    draws = model.sample(np.zeros(20000, dtype=np.int64), 1, rng=0)[:, 0]
-    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, p, atol=0.015)
+    n = 3000  # one long sequence: its tokens are independent draws from p
+    draws = model.sample(0, n, rng=0)
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / n, p, atol=0.035)
     cold = p**2 / (p**2).sum()  # temperature 0.5 squares the probabilities
-    draws = model.sample(np.zeros(20000, dtype=np.int64), 1, temperature=0.5, rng=1)[:, 0]
-    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, cold, atol=0.015)
+    draws = model.sample(0, n, temperature=0.5, rng=1)
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / n, cold, atol=0.035)
+
+
+def test_sample_is_seqlib_decode_sample_over_the_step_function():
+    """One sampler for both engines: RNNLM.sample draws exactly what seqlib.decode.sample draws."""
+    model = RNNLM(7, 3, 5, cell="lstm", seed=0)
+    want = decode.sample(model.step, model.initial_state(1), bos=2, eos=None, max_len=12, temperature=0.7, rng=3)
+    assert len(want.tokens) == 12 and not want.finished, "eos=None: exactly max_len tokens"
+    np.testing.assert_array_equal(model.sample(2, 12, temperature=0.7, rng=3), want.tokens)
+    # N start tokens: one decode.sample each, in order, sharing one generator
+    rng = np.random.default_rng(5)
+    rows = [decode.sample(model.step, model.initial_state(1), bos=b, eos=None, max_len=4, rng=rng).tokens
+            for b in (0, 1, 2)]
+    np.testing.assert_array_equal(model.sample(np.array([0, 1, 2]), 4, rng=5), rows)
 
 
 def test_sample_shapes_reproducibility_and_greedy_limit():
@@ -226,7 +240,13 @@ def test_sample_shapes_reproducibility_and_greedy_limit():
     a = model.sample(2, 12, rng=3)
     assert a.shape == (12,) and a.dtype.kind == "i" and a.min() >= 0 and a.max() < 7
     np.testing.assert_array_equal(a, model.sample(2, 12, rng=3))
+    assert not np.array_equal(a, model.sample(2, 12, rng=4)), "another seed, another sample"
     assert model.sample(np.array([0, 1, 2]), 4, rng=0).shape == (3, 4)
+    assert model.sample(2, 0, rng=0).shape == (0,)
+    h0 = tuple(np.random.default_rng(1).normal(size=(1, 1, 5)) * 3 for _ in range(2))
+    assert not np.allclose(model.step(np.array([2]), h0)[0], model.step(np.array([2]), None)[0])
+    from_h0 = decode.sample(model.step, h0, bos=2, eos=None, max_len=12, rng=3).tokens
+    np.testing.assert_array_equal(model.sample(2, 12, rng=3, h0=h0), from_h0)  # h0 is where sampling starts
     # A tiny temperature is greedy decoding.
     greedy = decode.greedy(model.step, model.initial_state(1), bos=2, eos=6, max_len=12)  # may stop at 6
     cold = model.sample(2, len(greedy.tokens), temperature=1e-3, rng=0)

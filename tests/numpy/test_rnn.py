@@ -138,3 +138,13 @@ def test_rnn_matches_torch_nn_rnn_outputs_and_gradients(N, T, D, H):
     np.testing.assert_allclose(dWx, ref.weight_ih_l0.grad.numpy().T, rtol=0, atol=1e-12)
     np.testing.assert_allclose(dWh, ref.weight_hh_l0.grad.numpy().T, rtol=0, atol=1e-12)
     np.testing.assert_allclose(db, ref.bias_ih_l0.grad.numpy(), rtol=0, atol=1e-12)
+
+
+def test_rnn_caches_are_named_and_still_unpack():
+    args = good_args()
+    h, cache = rnn_forward(**args, activation="sigmoid")
+    assert cache.h is h and cache.h0 is args["h0"] and cache.activation == "sigmoid"
+    x, h0, Wx, Wh, h_, activation = cache  # the old tuple order
+    assert x is args["x"] and h_ is h
+    next_h, step = rnn_step_forward(args["x"][:, 0], args["h0"], args["Wx"], args["Wh"], args["b"])
+    assert step.next_h is next_h and step.prev_h is args["h0"] and step._fields[0] == "x"

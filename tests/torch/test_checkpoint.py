@@ -1,5 +1,6 @@
 """Checkpoints round-trip (weights, config, vocabulary) and hold plain data only."""
 
+import dataclasses
 import pickle
 
 import pytest
@@ -21,7 +22,9 @@ def test_round_trip_rebuilds_the_same_model(tmp_path, make):
     st.save(path, model, vocab=vocab, epoch=3)
     loaded, ckpt = st.load_model(path)
     assert type(loaded) is type(model)
-    assert ckpt["vocab"] == vocab and ckpt["extra"] == {"epoch": 3} and ckpt["config"] == model.config
+    assert ckpt["vocab"] == vocab and ckpt["extra"] == {"epoch": 3}
+    assert ckpt["format"] == 2 and ckpt["config"] == dataclasses.asdict(model.config)
+    assert loaded.config == model.config and type(loaded.config) is model.config_class
     for name, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     tokens = torch.randint(0, 10, (2, 5))
@@ -46,6 +49,59 @@ def test_objects_are_refused_on_save(tmp_path):
     with pytest.raises(TypeError, match=r"vocab\['src'\]\[1\] is a set"):
         st.save(tmp_path / "m.pt", st.RNNLM(5, 4, 4), vocab={"src": ["a", {"b"}]})
     assert not (tmp_path / "m.pt").exists()
+
+
+def _format_1(path, model, config):
+    """A checkpoint as seqlib wrote it before the config dataclasses: config = constructor kwargs."""
+    torch.save({"format": 1, "model": type(model).__name__, "config": config,
+                "state_dict": model.state_dict(), "vocab": None, "extra": {"epoch": 1}}, path)
+
+
+def test_a_format_1_checkpoint_still_loads(tmp_path):
+    model = st.Seq2Seq(10, 12, 4, 6, num_layers=2, cell="gru").eval()
+    kwargs = dict(src_vocab_size=10, tgt_vocab_size=12, embed_size=4, hidden_size=6, num_layers=2, cell="gru",
+                  dropout=0.0, impl="loop")
+    _format_1(tmp_path / "old.pt", model, kwargs)
+    loaded, ckpt = st.load_model(tmp_path / "old.pt")
+    assert ckpt["format"] == 1 and loaded.config == st.Seq2SeqConfig(**kwargs)
+    src, tgt = torch.randint(0, 10, (2, 5)), torch.randint(0, 12, (2, 4))
+    assert_close("outputs", loaded.eval()(src, tgt), model(src, tgt), 0.0)
+
+
+def test_a_format_1_checkpoint_that_does_not_fit_says_what_to_do(tmp_path):
+    model = st.RNNLM(5, 4, 4)
+    _format_1(tmp_path / "old.pt", model, dict(vocab_size=5, embed_size=4, hidden_size=4, rnn_type="lstm"))
+    with pytest.raises(ValueError) as err:
+        st.load_model(tmp_path / "old.pt")
+    message = str(err.value)
+    assert "format 1" in message and "LMConfig does not have: ['rnn_type']" in message
+    assert "RNNLM.from_config(LMConfig(...))" in message and "load_state_dict" in message
+    _format_1(tmp_path / "short.pt", model, dict(vocab_size=5, embed_size=4))
+    with pytest.raises(ValueError, match=r"fields it needs and the checkpoint lacks: \['hidden_size'\]"):
+        st.load_model(tmp_path / "short.pt")
+
+
+def test_a_checkpoint_from_a_newer_format_is_refused_with_the_formats_read(tmp_path):
+    torch.save({"format": 3, "model": "RNNLM", "config": {}}, tmp_path / "new.pt")
+    with pytest.raises(ValueError, match=r"format 3; this seqlib reads formats \(1, 2\)"):
+        st.load(tmp_path / "new.pt")
+
+
+def test_models_are_built_from_their_configs():
+    cfg = st.LMConfig(vocab_size=7, embed_size=6, hidden_size=6, num_layers=2, cell="gru", tie_weights=True)
+    model = st.RNNLM.from_config(cfg)
+    assert model.config == cfg and model.out.weight is model.embed.weight and model.rnn.num_layers == 2
+    assert st.RNNLM(7, 6, 6, num_layers=2, cell="gru", tie_weights=True).config == cfg  # the same, by arguments
+    model.impl = "fused"
+    assert model.config.impl == "fused" and model.rnn.impl == "fused", "the config follows the impl switch"
+    with pytest.raises(TypeError, match="RNNLM.from_config takes a config of type LMConfig, got ClassifierConfig"):
+        st.RNNLM.from_config(st.ClassifierConfig(5, 4, 4, num_classes=2))
+    for bad, match in [(dict(hidden_size=0), "hidden_size is 0, expected a positive integer"),
+                       (dict(cell="lstmm"), "cell is 'lstmm'"), (dict(impl="cuda"), "impl is 'cuda'"),
+                       (dict(dropout=1.0), r"dropout is 1.0, expected a probability in \[0, 1\)"),
+                       (dict(embed_size=5), "tie_weights needs embed_size == hidden_size")]:
+        with pytest.raises(ValueError, match=match):
+            dataclasses.replace(cfg, **bad)
 
 
 def test_foreign_files_are_refused(tmp_path):

@@ -18,7 +18,13 @@ from seqlib.numpy.layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
-from seqlib.numpy.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from seqlib.numpy.lstm import (
+    lstm_backward,
+    lstm_backward_with_cell,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+)
 from seqlib.numpy.rnn import (
     rnn_backward,
     rnn_forward,
@@ -53,6 +59,7 @@ __all__ = [
     "lstm_step_backward",
     "lstm_forward",
     "lstm_backward",
+    "lstm_backward_with_cell",
     "gru_step_forward",
     "gru_step_backward",
     "gru_forward",

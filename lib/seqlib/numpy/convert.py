@@ -35,18 +35,14 @@ import re
 
 import numpy as np
 
-#: Gate order of each cell, in seqlib.numpy and in torch.nn.
-GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "g"), "gru": ("z", "r", "n")}
+from seqlib.cells import GATES, check_cell
+
+#: Gate order of each cell in torch.nn (seqlib.cells.GATES holds seqlib.numpy's).
 TORCH_GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 #: Gates whose pre-activation changes sign between the two layouts (see the module docstring).
 NEGATED = {"rnn": (), "lstm": (), "gru": ("z",)}
 
 _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
-
-
-def _check_cell(cell):
-    if cell not in GATES:
-        raise ValueError(f"cell is {cell!r}, expected one of {tuple(GATES)}")
 
 
 def reorder_gates(a, cell, to_torch, axis=0):
@@ -56,7 +52,7 @@ def reorder_gates(a, cell, to_torch, axis=0):
     Returns a new array; the blocks of NEGATED gates are multiplied by -1 (an involution,
     so the same call with to_torch flipped undoes it).
     """
-    _check_cell(cell)
+    check_cell(cell)
     src, dst = (GATES[cell], TORCH_GATES[cell]) if to_torch else (TORCH_GATES[cell], GATES[cell])
     blocks = dict(zip(src, np.split(np.asarray(a), len(src), axis=axis)))
     return np.concatenate([-blocks[g] if g in NEGATED[cell] else blocks[g] for g in dst], axis=axis)
@@ -74,7 +70,7 @@ def to_torch_state_dict(params, cell, *, gradients=False):
             receive the gradient of b, as autograd reports for b_ih and b_hh.
     Returns {name: NumPy array} with torch's names and shapes.
     """
-    _check_cell(cell)
+    check_cell(cell)
     G = len(GATES[cell])
     sd = {}
     for k, layer in enumerate(params):
@@ -110,7 +106,7 @@ def from_torch_state_dict(state_dict, cell):
     Returns params, a list over layers of a list over directions of {"Wx", "Wh", "b"}; for
     cell="gru" they are reset="after" parameters with b (4H,) = [b_z, b_r, b_in, b_hn].
     """
-    _check_cell(cell)
+    check_cell(cell)
     arrays = {}
     for key, value in state_dict.items():
         m = _KEY.match(key)

@@ -28,23 +28,21 @@ import numpy as np
 
 from seqlib.numpy.gru import gru_step_backward, gru_step_forward
 from seqlib.numpy.lstm import lstm_step_backward, lstm_step_forward
-from seqlib.numpy.rnn import _check_activation, rnn_step_backward, rnn_step_forward
+from seqlib.cells import check_cell, num_gates
+from seqlib.numpy.cell_parts import check_activation
+from seqlib.numpy.rnn import rnn_step_backward, rnn_step_forward
 from seqlib.shapes import Dims
-
-CELLS = ("rnn", "lstm", "gru")
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _check_cell_state(cell, state):
-    if cell not in CELLS:
-        raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+    check_cell(cell)
     if state not in ("h", "c") or (state == "c" and cell != "lstm"):
         allowed = ("h", "c") if cell == "lstm" else ("h",)
         raise ValueError(f"state is {state!r}, expected one of {allowed} for cell={cell!r}")
 
 
 def _check_inputs(cell, x, h0, Wx, Wh, b, c0, **grads):
-    k = _GATES[cell]
+    k = num_gates(cell)
     g = "" if k == 1 else str(k)
     dims = Dims()
     dims.check("x", x, "N,T,D")
@@ -113,7 +111,7 @@ def hidden_gradient_norms(x, h0, Wx, Wh, b, cell="rnn", dh_T=None, dc_T=None, c0
     dh_T: (N, H), default all ones.  dc_T: (N, H), LSTM only, default zeros.
     """
     _check_cell_state(cell, state)
-    _check_activation(activation)
+    check_activation(activation)
     _check_inputs(cell, x, h0, Wx, Wh, b, c0, dh_T=dh_T, dc_T=dc_T)
     if dc_T is not None and cell != "lstm":
         raise ValueError(f"dc_T is given, but cell={cell!r} has no cell state")
@@ -137,7 +135,7 @@ def hidden_jacobians(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", activatio
     all H rows of all N samples run as one batch of N * H sequences.
     """
     _check_cell_state(cell, state)
-    _check_activation(activation)
+    check_activation(activation)
     _check_inputs(cell, x, h0, Wx, Wh, b, c0)
     N, T, D = x.shape
     H = h0.shape[1]
@@ -174,9 +172,7 @@ def recurrent_singular_values(Wh, cell="rnn"):
     For the tanh RNN, sigma_max(W_hh) < 1 guarantees that ||dh_T/dh_t|| <= sigma_max^(T - t)
     vanishes; sigma_max > 1 is necessary (not sufficient) for it to explode.
     """
-    if cell not in CELLS:
-        raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
-    k = _GATES[cell]
+    k = num_gates(cell)
     Dims().check("Wh", Wh, "H,H" if k == 1 else f"H,{k}H")
     H = Wh.shape[0]
     blocks = Wh.reshape(H, k, H).transpose(1, 0, 2)  # (k, H, H): gate blocks side by side

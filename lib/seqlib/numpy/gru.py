@@ -28,105 +28,121 @@ Parameters (gate blocks in the order z, r, h~; G = 3 blocks of H columns):
 
 so every GRU function keeps the argument order (x, h, Wx, Wh, b) of the RNN and the LSTM,
 and its backward returns db shaped like b.
+
+Backward, with dh the gradient reaching h' (σ' = σ(1 - σ), tanh' = 1 - tanh²):
+
+    da_h~ = dh ⊙ z ⊙ (1 - h~²)          da_z = dh ⊙ (h~ - h) ⊙ z(1 - z)
+    reset="before":  d(r⊙h) = da_h~ Whh^T     da_r = d(r⊙h) ⊙ h ⊙ r(1 - r)
+    reset="after":   d(hn) = da_h~ ⊙ r         da_r = da_h~ ⊙ hn ⊙ r(1 - r),   hn = h Whh + b_hn
+    dh_prev = dh ⊙ (1 - z) + [da_z, da_r] [Whz | Whr]^T + (d(r⊙h) ⊙ r  or  d(hn) Whh^T)
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from seqlib.numpy.rnn import sigmoid
+from seqlib.numpy.cell_parts import gate_blocks, sigmoid, states_before
 from seqlib.shapes import Dims, check_grad
 
 RESETS = ("before", "after")
 
 
-def _check_args(dims, reset, b):
+class GRUStepCache(NamedTuple):
+    """What gru_step_backward needs from gru_step_forward."""
+
+    x: np.ndarray  #: (N, D)
+    prev_h: np.ndarray  #: (N, H)
+    Wx: np.ndarray  #: (D, 3H)
+    Wh: np.ndarray  #: (H, 3H)
+    gates: np.ndarray  #: (N, 3H) z, r, h~ side by side, after their nonlinearities
+    reset_in: np.ndarray  #: (N, H) r ⊙ h (reset="before") or h Whh + b_hn (reset="after")
+    reset: str  #: "before" or "after"
+
+
+class GRUCache(NamedTuple):
+    """What gru_backward needs from gru_forward: the step caches of every t, stacked."""
+
+    x: np.ndarray  #: (N, T, D)
+    h0: np.ndarray  #: (N, H)
+    Wx: np.ndarray  #: (D, 3H)
+    Wh: np.ndarray  #: (H, 3H)
+    gates: np.ndarray  #: (N, T, 3H) z, r, h~ of every step
+    reset_in: np.ndarray  #: (N, T, H) as in GRUStepCache, every step
+    h: np.ndarray  #: (N, T, H) h_t of every step
+    reset: str  #: "before" or "after"
+
+
+def _check_reset(dims, reset, b):
     if reset not in RESETS:
         raise ValueError(f"reset is {reset!r}, expected one of {RESETS}")
     dims.check("b", b, "3H" if reset == "before" else "4H")
 
 
-def _step(act, prev_h, Wh, b_hn, extra, next_h):
-    """One step in place. act (N, 3H) comes in holding x Wx + b[:3H] and leaves holding the
-    gates z, r, h~. extra (N, H) receives what the backward needs besides the gates:
-    r ⊙ h (reset="before", b_hn None) or h Whh + b_hn (reset="after")."""
-    H = prev_h.shape[-1]
-    zr, cand = act[:, : 2 * H], act[:, 2 * H :]
-    if b_hn is None:
-        zr += prev_h @ Wh[:, : 2 * H]
-        sigmoid(zr, out=zr)
-        np.multiply(act[:, H : 2 * H], prev_h, out=extra)  # r ⊙ h
-        cand += extra @ Wh[:, 2 * H :]
-    else:
-        hw = prev_h @ Wh  # one fused product: the reset gate acts after it
-        zr += hw[:, : 2 * H]
-        sigmoid(zr, out=zr)
-        np.add(hw[:, 2 * H :], b_hn, out=extra)  # h Whh + b_hn
-        hw = hw[:, 2 * H :]
-        np.multiply(act[:, H : 2 * H], extra, out=hw)
-        cand += hw
-    np.tanh(cand, out=cand)
-    # h' = (1 - z) ⊙ h + z ⊙ h~, written h + z ⊙ (h~ - h)
-    np.subtract(cand, prev_h, out=next_h)
-    next_h *= act[:, :H]
-    next_h += prev_h
+def _cell(xWx_b, prev_h, Wh, b_hn):
+    """The GRU's equations from xWx_b = x Wx + b[:3H] (N, 3H) and the previous state h.
 
-
-def _dstep(dh, act, prev_h, extra, Wh, da):
-    """One step backwards: write da and return dprev_h.
-
-    dh: total gradient reaching h' (N, H). da: (N, 3H) = [da_z, da_r, da_h~] for
-    reset="before", (N, 4H) = [da_z, da_r, da_n, da_hn] for reset="after", where da_hn is
-    the gradient of h Whh + b_hn. Both are laid out like b, so db = da summed over rows.
+    b_hn: None for reset="before", the bias inside r ⊙ (h Whh + b_hn) for reset="after".
+    Returns the gates (N, 3H) = [z, r, h~], reset_in (see GRUStepCache) and h' (N, H).
     """
-    H = prev_h.shape[-1]
-    z, r, cand = act[:, :H], act[:, H : 2 * H], act[:, 2 * H :]
-    da_z, da_r, da_c = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H]
-    # da_h~ = dh ⊙ z ⊙ (1 - h~²)
-    np.multiply(cand, cand, out=da_c)
-    np.subtract(1.0, da_c, out=da_c)
-    da_c *= z
-    da_c *= dh
-    # da_z = dh ⊙ (h~ - h) ⊙ z(1 - z); the direct path gives dprev_h = dh ⊙ (1 - z)
-    one_minus_z = 1.0 - z
-    np.subtract(cand, prev_h, out=da_z)
-    da_z *= dh
-    da_z *= z
-    da_z *= one_minus_z
-    dprev_h = one_minus_z
-    dprev_h *= dh
-    if da.shape[1] == 3 * H:  # reset="before": the candidate reads r ⊙ h
-        d_rh = da_c @ Wh[:, 2 * H :].T
-        np.multiply(d_rh, prev_h, out=da_r)
-        d_rh *= r
-        dprev_h += d_rh
-    else:  # reset="after": the candidate reads r ⊙ (h Whh + b_hn)
-        da_hn = da[:, 3 * H :]
-        np.multiply(da_c, r, out=da_hn)
-        np.multiply(da_c, extra, out=da_r)
-        dprev_h += da_hn @ Wh[:, 2 * H :].T
-    # da_r = (gradient of r) ⊙ r(1 - r)
-    da_r *= r
-    da_r *= 1.0 - r
-    dprev_h += da[:, : 2 * H] @ Wh[:, : 2 * H].T
-    return dprev_h
+    H = prev_h.shape[1]
+    Wh_zr, Wh_h = Wh[:, : 2 * H], Wh[:, 2 * H :]
+    zr = sigmoid(xWx_b[:, : 2 * H] + prev_h @ Wh_zr)  # z, r = σ(x Wxz + h Whz + bz), σ(x Wxr + h Whr + br)
+    z, r = zr[:, :H], zr[:, H:]
+    if b_hn is None:
+        reset_in = r * prev_h  # what the candidate reads of the old state: r ⊙ h
+        cand = np.tanh(xWx_b[:, 2 * H :] + reset_in @ Wh_h)  # h~ = tanh(x Wxh + (r ⊙ h) Whh + bh)
+    else:
+        reset_in = prev_h @ Wh_h + b_hn  # hn = h Whh + b_hn, what r multiplies
+        cand = np.tanh(xWx_b[:, 2 * H :] + r * reset_in)  # n = tanh(x Wxh + b_in + r ⊙ hn)
+    next_h = (1 - z) * prev_h + z * cand  # h' = (1 - z) ⊙ h + z ⊙ h~
+    return np.concatenate([zr, cand], axis=1), reset_in, next_h
 
 
-def _param_grads(x2, h_prev2, extra2, da2, Wx, Wh):
-    """dx, dWx, dWh, db from rows of (inputs, previous states, extras, da): one product each.
+def _cell_backward(dh, gates, prev_h, reset_in, Wh, reset):
+    """One step backwards. dh: (N, H), all the gradient reaching h'.
 
-    Whh multiplies r ⊙ h (reset="before") or h (reset="after"): extra2 or h_prev2.
+    Returns da and dh_prev (N, H). da is laid out like b, so db is da summed over rows:
+    (N, 3H) = [da_z, da_r, da_h~] for reset="before", (N, 4H) = [da_z, da_r, da_n, d(hn)]
+    for reset="after", d(hn) the gradient of hn = h Whh + b_hn.
+    """
+    H = prev_h.shape[1]
+    z, r, cand = gate_blocks(gates, 3)
+    Wh_zr, Wh_h = Wh[:, : 2 * H], Wh[:, 2 * H :]
+    da_cand = dh * z * (1 - cand * cand)  # da_h~ = dh ⊙ z ⊙ (1 - h~²)
+    da_z = dh * (cand - prev_h) * z * (1 - z)  # da_z = dh ⊙ (h~ - h) ⊙ z(1 - z)
+    dprev_h = dh * (1 - z)  # the direct path of h' = (1 - z) ⊙ h + z ⊙ h~
+    if reset == "before":
+        d_rh = da_cand @ Wh_h.T  # the gradient of r ⊙ h
+        da_r = d_rh * prev_h * r * (1 - r)  # da_r = d(r⊙h) ⊙ h ⊙ r(1 - r)
+        dprev_h += d_rh * r
+        blocks = [da_z, da_r, da_cand]
+    else:
+        d_hn = da_cand * r  # the gradient of hn = h Whh + b_hn
+        da_r = da_cand * reset_in * r * (1 - r)  # da_r = da_n ⊙ hn ⊙ r(1 - r)
+        dprev_h += d_hn @ Wh_h.T
+        blocks = [da_z, da_r, da_cand, d_hn]
+    da = np.concatenate(blocks, axis=1)
+    dprev_h += da[:, : 2 * H] @ Wh_zr.T  # through z and r
+    return da, dprev_h
+
+
+def _weight_grads(x, h_prev, reset_in, da, Wx, Wh):
+    """dx, dWx, dWh, db from rows of (inputs, previous states, reset_in, da): one product each.
+
+    Whh multiplies r ⊙ h (reset="before", da has 3H columns) or h (reset="after", 4H): its
+    gradient is reset_in^T da_h~ or h_prev^T d(hn).
     """
     H = Wh.shape[0]
-    dx = da2[:, : 3 * H] @ Wx.T
-    dWx = x2.T @ da2[:, : 3 * H]
-    dWh = np.empty_like(Wh, dtype=da2.dtype)
-    dWh[:, : 2 * H] = h_prev2.T @ da2[:, : 2 * H]
-    if da2.shape[1] == 3 * H:
-        dWh[:, 2 * H :] = extra2.T @ da2[:, 2 * H :]
+    da_x = da[:, : 3 * H]  # the gradient of x Wx + b[:3H]
+    dWh = np.empty_like(Wh, dtype=da.dtype)
+    dWh[:, : 2 * H] = h_prev.T @ da[:, : 2 * H]
+    if da.shape[1] == 3 * H:
+        dWh[:, 2 * H :] = reset_in.T @ da[:, 2 * H :]
     else:
-        dWh[:, 2 * H :] = h_prev2.T @ da2[:, 3 * H :]
-    return dx, dWx, dWh, da2.sum(axis=0)
+        dWh[:, 2 * H :] = h_prev.T @ da[:, 3 * H :]
+    return da_x @ Wx.T, x.T @ da_x, dWh, da.sum(axis=0)
 
 
 def gru_step_forward(x, prev_h, Wx, Wh, b, reset="before"):
@@ -134,21 +150,19 @@ def gru_step_forward(x, prev_h, Wx, Wh, b, reset="before"):
 
     x: (N, D)  prev_h: (N, H)  Wx: (D, 3H)  Wh: (H, 3H)
     b: (3H,) with reset="before" (the lecture's GRU), (4H,) with reset="after" (torch's).
-    Returns next_h (N, H) and the cache for gru_step_backward.
+    Returns next_h (N, H) and the cache for gru_step_backward (a GRUStepCache).
     """
     dims = Dims()
     dims.check("x", x, "N,D")
     dims.check("Wx", Wx, "D,3H")
     dims.check("prev_h", prev_h, "N,H")
     dims.check("Wh", Wh, "H,3H")
-    _check_args(dims, reset, b)
+    _check_reset(dims, reset, b)
     H = prev_h.shape[1]
     dtype = np.result_type(x, prev_h, Wx, Wh, b)
-    act = np.asarray(x @ Wx + b[: 3 * H], dtype=dtype)
-    extra = np.empty_like(prev_h, dtype=dtype)
-    next_h = np.empty_like(prev_h, dtype=dtype)
-    _step(act, prev_h, Wh, None if reset == "before" else b[3 * H :], extra, next_h)
-    return next_h, (x, prev_h, Wx, Wh, act, extra, len(b))
+    xWx_b = np.asarray(x @ Wx + b[: 3 * H], dtype=dtype)
+    gates, reset_in, next_h = _cell(xWx_b, prev_h, Wh, None if reset == "before" else b[3 * H :])
+    return next_h, GRUStepCache(x, prev_h, Wx, Wh, gates, reset_in, reset)
 
 
 def gru_step_backward(dnext_h, cache):
@@ -157,11 +171,10 @@ def gru_step_backward(dnext_h, cache):
     dnext_h: (N, H)
     Returns dx (N, D), dprev_h (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,) or (4H,) like b.
     """
-    x, prev_h, Wx, Wh, act, extra, nb = cache
+    x, prev_h, Wx, Wh, gates, reset_in, reset = cache
     check_grad("dnext_h", dnext_h, prev_h.shape, "(N, H)")
-    da = np.empty((prev_h.shape[0], nb), dtype=act.dtype)
-    dprev_h = _dstep(dnext_h, act, prev_h, extra, Wh, da)
-    dx, dWx, dWh, db = _param_grads(x, prev_h, extra, da, Wx, Wh)
+    da, dprev_h = _cell_backward(dnext_h, gates, prev_h, reset_in, Wh, reset)
+    dx, dWx, dWh, db = _weight_grads(x, prev_h, reset_in, da, Wx, Wh)
     return dx, dprev_h, dWx, dWh, db
 
 
@@ -170,7 +183,8 @@ def gru_forward(x, h0, Wx, Wh, b, reset="before"):
 
     x: (N, T, D)  h0: (N, H)  Wx: (D, 3H)  Wh: (H, 3H)
     b: (3H,) with reset="before" (the lecture's GRU), (4H,) with reset="after" (torch's).
-    Returns h (N, T, H), the hidden state after every step, and the cache for gru_backward.
+    Returns h (N, T, H), the hidden state after every step, and the cache for gru_backward
+    (a GRUCache).
 
     x Wx + b is computed for all T steps in one matrix product before the loop.
     """
@@ -179,25 +193,19 @@ def gru_forward(x, h0, Wx, Wh, b, reset="before"):
     dims.check("Wx", Wx, "D,3H")
     dims.check("h0", h0, "N,H")
     dims.check("Wh", Wh, "H,3H")
-    _check_args(dims, reset, b)
-    return _forward(x, h0, Wx, Wh, b)
-
-
-def _forward(x, h0, Wx, Wh, b):
-    """gru_forward without the argument checks; the variant is read from len(b)."""
+    _check_reset(dims, reset, b)
     N, T, D = x.shape
     H = Wh.shape[0]
-    b_hn = None if len(b) == 3 * H else b[3 * H :]
+    b_hn = None if reset == "before" else b[3 * H :]
     dtype = np.result_type(x, h0, Wx, Wh, b)
-    act = np.asarray(x.reshape(N * T, D) @ Wx, dtype=dtype).reshape(N, T, 3 * H)
-    act += b[: 3 * H]
-    extra = np.empty((N, T, H), dtype=dtype)
-    h = np.empty((N, T, H), dtype=dtype)
+    xWx_b = np.asarray(x.reshape(N * T, D) @ Wx + b[: 3 * H], dtype=dtype).reshape(N, T, 3 * H)
+    gates = np.empty_like(xWx_b)
+    reset_in, h = (np.empty((N, T, H), dtype=dtype) for _ in range(2))
     prev_h = h0
     for t in range(T):
-        _step(act[:, t], prev_h, Wh, b_hn, extra[:, t], h[:, t])
+        gates[:, t], reset_in[:, t], h[:, t] = _cell(xWx_b[:, t], prev_h, Wh, b_hn)
         prev_h = h[:, t]
-    return h, (x, h0, Wx, Wh, act, extra, h, len(b))
+    return h, GRUCache(x, h0, Wx, Wh, gates, reset_in, h, reset)
 
 
 def gru_backward(dh, cache):
@@ -206,16 +214,16 @@ def gru_backward(dh, cache):
     dh: (N, T, H), the loss gradient with respect to every h_t from the layer above.
     Returns dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,) or (4H,) like b.
     """
-    x, h0, Wx, Wh, act, extra, h, nb = cache
+    x, h0, Wx, Wh, gates, reset_in, h, reset = cache
     check_grad("dh", dh, h.shape, "(N, T, H)")
     N, T, H = h.shape
-    da = np.empty((N, T, nb), dtype=act.dtype)
-    dprev_h = np.zeros_like(h0, dtype=act.dtype)
+    h_prev = states_before(h0, h)
+    da = np.empty((N, T, (3 if reset == "before" else 4) * H), dtype=gates.dtype)
+    dprev_h = np.zeros_like(h0, dtype=gates.dtype)  # what step t + 1 sends back to h_t
     for t in reversed(range(T)):
-        prev_h = h[:, t - 1] if t > 0 else h0
-        dprev_h = _dstep(dh[:, t] + dprev_h, act[:, t], prev_h, extra[:, t], Wh, da[:, t])
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(N * T, H)
-    dx, dWx, dWh, db = _param_grads(
-        x.reshape(N * T, -1), h_prev, extra.reshape(N * T, H), da.reshape(N * T, nb), Wx, Wh
-    )
+        # all the gradient reaching h_t: from the layer above, and from step t + 1
+        da[:, t], dprev_h = _cell_backward(dh[:, t] + dprev_h, gates[:, t], h_prev[:, t], reset_in[:, t], Wh, reset)
+    rows = N * T
+    dx, dWx, dWh, db = _weight_grads(x.reshape(rows, -1), h_prev.reshape(rows, H), reset_in.reshape(rows, H),
+                                     da.reshape(rows, -1), Wx, Wh)
     return dx.reshape(x.shape), dprev_h, dWx, dWh, db

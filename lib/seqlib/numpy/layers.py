@@ -10,13 +10,33 @@ every step that is not padding.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from seqlib.shapes import Dims, check_grad
 
 
-def _check_ids(name, ids, V, letter):
-    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash."""
+class EmbeddingCache(NamedTuple):
+    """What word_embedding_backward needs: the ids, and the table's shape and dtype."""
+
+    x: np.ndarray  #: (N, T) token ids
+    W_shape: tuple  #: (V, D)
+    W_dtype: np.dtype
+
+
+class AffineCache(NamedTuple):
+    """What temporal_affine_backward needs."""
+
+    x: np.ndarray  #: (N, T, D)
+    w: np.ndarray  #: (D, M)
+
+
+def check_ids(name, ids, V, letter="V"):
+    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash.
+
+    A ValueError names the argument and the first id out of range.
+    """
     if ids.size and (ids.min() < 0 or ids.max() >= V):
         bad = ids[(ids < 0) | (ids >= V)].flat[0]
         raise ValueError(f"{name} has a value {bad} outside [0, {letter}) = [0, {V})")
@@ -31,8 +51,8 @@ def word_embedding_forward(x, W):
     dims = Dims()
     dims.check("x", x, "N,T", dtype="int")
     dims.check("W", W, "V,D")
-    _check_ids("x", x, dims["V"], "V")
-    return W[x], (x, W.shape, W.dtype)
+    check_ids("x", x, dims["V"])
+    return W[x], EmbeddingCache(x, W.shape, W.dtype)
 
 
 def word_embedding_backward(dout, cache):
@@ -63,7 +83,7 @@ def temporal_affine_forward(x, w, b):
     N, T, D = x.shape
     # One (N*T, D) @ (D, M) product instead of T small ones: the weights are shared over time.
     out = (x.reshape(N * T, D) @ w + b).reshape(N, T, -1)
-    return out, (x, w)
+    return out, AffineCache(x, w)
 
 
 def temporal_affine_backward(dout, cache):
@@ -99,7 +119,7 @@ def temporal_softmax_loss(x, y, mask):
     dims.check("y", y, "N,T", dtype="int")
     dims.check("mask", mask, "N,T", dtype="bool")
     N, T, V = x.shape
-    _check_ids("y", y, V, "V")
+    check_ids("y", y, V)
     shifted = x - x.max(axis=2, keepdims=True)
     e = np.exp(shifted)
     sum_e = e.sum(axis=2, keepdims=True)

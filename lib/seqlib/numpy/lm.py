@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqlib.numpy.layers import check_ids
 from seqlib.numpy.model_parts import (
     Stack,
     check_int,
@@ -16,7 +17,7 @@ from seqlib.numpy.model_parts import (
     init_rng,
     lm_loss,
 )
-from seqlib.decode import softmax_with_temperature
+from seqlib import decode
 from seqlib.shapes import Dims
 
 
@@ -84,29 +85,27 @@ class RNNLM:
     def sample(self, start_token, length, temperature=1.0, rng=None, h0=None):
         """Sample ``length`` tokens after ``start_token`` from softmax(scores / temperature).
 
-        start_token: an int, or (N,) ids to sample N sequences at once.
+        start_token: an int, or (N,) ids to sample N sequences, one after the other.
         temperature > 0: below 1 sharpens the distribution, above 1 flattens it.
         rng: a numpy Generator or a seed.  h0: the starting state, as in loss.
         Returns (length,) ids, or (N, length) when start_token is an array; the start
-        token itself is not included.
+        token itself is not included. Each sequence is seqlib.decode.sample over this
+        model's step function (no end token: exactly length tokens), one rng for all.
         """
         single = np.ndim(start_token) == 0
         tokens = np.atleast_1d(np.asarray(start_token))
         Dims().check("start_token", tokens, "N", dtype="int")
+        check_ids("start_token", tokens, self.V)
         length = check_int("length", length, minimum=0)
         temperature = float(temperature)
         if not temperature > 0 or not np.isfinite(temperature):
             raise ValueError(f"temperature is {temperature}, expected a positive number")
-        rng = np.random.default_rng(rng)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         N = tokens.shape[0]
-        state = self.initial_state(N) if h0 is None else h0
+        state = self.initial_state(N) if h0 is None else self.rnn.to_public(self.rnn.from_public("h0", h0, N))
         out = np.empty((N, length), dtype=np.int64)
-        for t in range(length):
-            log_probs, state = self.step(tokens, state)
-            p = softmax_with_temperature(log_probs, temperature)
-            # Inverse-CDF sampling, one uniform draw per row; the clip guards the rounding
-            # of a cumulative sum that ends a hair below 1.
-            u = rng.random((N, 1))
-            tokens = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), self.V - 1)
-            out[:, t] = tokens
+        for n in range(N if length else 0):
+            hyp = decode.sample(self.step, decode.reorder_state(state, [n]), bos=int(tokens[n]), eos=None,
+                                max_len=length, temperature=temperature, rng=rng)
+            out[n] = hyp.tokens
         return out[0] if single else out

@@ -1,6 +1,6 @@
 """The LSTM, forward and backward by hand.
 
-Chapter: "LSTM and GRU".
+Chapter: "LSTM and GRU". Assignment: solutions/lstm_numpy.
 
 Batch-first, row vectors, gates in the lecture's order i, f, o, g (as in CS231n):
 
@@ -13,75 +13,82 @@ x_t: (N, D), h_t and c_t: (N, H), Wx: (D, 4H), Wh: (H, 4H), b: (4H,). torch.nn.L
 the same numbers transposed, in the order i, f, g, o, with two biases b_ih + b_hh = b:
 seqlib.numpy.convert translates between the two.
 
-Backward, with dh the gradient reaching h_t and dc the one reaching c_t from step t + 1:
+Backward, with dh the gradient reaching h_t and dc the one reaching c_t from step t + 1
+(σ' = σ(1 - σ) and tanh' = 1 - tanh², written with the gates the forward pass kept):
 
     dc_t  = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
     da_i = dc_t ⊙ g ⊙ i(1 - i)        da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
     da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)  da_g = dc_t ⊙ i ⊙ (1 - g²)
     dc_{t-1} = dc_t ⊙ f               dh_{t-1} = da_t Wh^T
+
+The step's equations (_cell, _cell_backward) are written once; lstm_step_forward and the
+loops of lstm_forward and lstm_backward call them. The forward writes in place into the
+sequence's buffers: there, each line is an equation with its ``out=``.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from seqlib.numpy.rnn import sigmoid
+from seqlib.numpy.cell_parts import gate_blocks, sigmoid, states_before, weight_grads
 from seqlib.shapes import Dims, check_grad
 
 
-def _gates(a, prev_c, next_c, tanh_c, next_h):
-    """Turn the pre-activations a (N, 4H) into gates, in place, and write one step's states.
+class LSTMStepCache(NamedTuple):
+    """What lstm_step_backward needs from lstm_step_forward."""
 
-    Everything is written into the arrays passed in, so the sequence loop fills its
-    preallocated (N, T, ·) buffers without a temporary per gate.
+    x: np.ndarray  #: (N, D)
+    prev_h: np.ndarray  #: (N, H) h_{t-1}
+    prev_c: np.ndarray  #: (N, H) c_{t-1}
+    Wx: np.ndarray  #: (D, 4H)
+    Wh: np.ndarray  #: (H, 4H)
+    gates: np.ndarray  #: (N, 4H) i, f, o, g side by side, after their nonlinearities
+    tanh_c: np.ndarray  #: (N, H) tanh(c_t)
+
+
+class LSTMCache(NamedTuple):
+    """What lstm_backward needs from lstm_forward: the step caches of every t, stacked."""
+
+    x: np.ndarray  #: (N, T, D)
+    h0: np.ndarray  #: (N, H)
+    c0: np.ndarray  #: (N, H)
+    Wx: np.ndarray  #: (D, 4H)
+    Wh: np.ndarray  #: (H, 4H)
+    gates: np.ndarray  #: (N, T, 4H) i, f, o, g of every step
+    c: np.ndarray  #: (N, T, H) c_t of every step
+    tanh_c: np.ndarray  #: (N, T, H) tanh(c_t)
+    h: np.ndarray  #: (N, T, H) h_t of every step
+
+
+def _cell(a, prev_c, next_c, tanh_c, next_h):
+    """The LSTM's equations for one step, in place (the sequence loop writes its buffers).
+
+    a: (N, 4H) the pre-activations a_t, overwritten with the gates [i, f, o, g].
+    prev_c: (N, H) c_{t-1}. next_c, tanh_c, next_h: (N, H) arrays that receive c_t, tanh(c_t), h_t.
     """
-    H = next_c.shape[-1]
-    sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])
-    np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])
-    i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-    np.multiply(f, prev_c, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    np.multiply(i, g, out=tanh_c)  # tanh_c is scratch until the next line
-    next_c += tanh_c
+    H = prev_c.shape[1]
+    sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])  # i, f, o = σ(a_i), σ(a_f), σ(a_o): input, forget, output gates
+    np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])  # g = tanh(a_g): the candidate values
+    i, f, o, g = gate_blocks(a, 4)
+    np.add(f * prev_c, i * g, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
     np.tanh(next_c, out=tanh_c)
     np.multiply(o, tanh_c, out=next_h)  # h_t = o ⊙ tanh(c_t)
 
 
-def _dgates(dh, dc, act, prev_c, tanh_c, da):
-    """One step backwards: write da (N, 4H) and return dc_{t-1}.
+def _cell_backward(dh, dc, gates, prev_c, tanh_c, da=None):
+    """One step backwards. dh, dc: (N, H), all the gradient reaching h_t and c_t.
 
-    dh, dc: the total gradients reaching h_t and c_t. act: the gates i, f, o, g (N, 4H).
+    Returns da_t (N, 4H) = [da_i, da_f, da_o, da_g] (written into da when given) and dc_{t-1} (N, H).
     """
-    H = tanh_c.shape[-1]
-    i, f, o, g = act[:, :H], act[:, H : 2 * H], act[:, 2 * H : 3 * H], act[:, 3 * H :]
-    da_i, da_f, da_o, da_g = da[:, :H], da[:, H : 2 * H], da[:, 2 * H : 3 * H], da[:, 3 * H :]
-    # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t)), built in da_o's slot to avoid a temporary.
-    np.multiply(tanh_c, tanh_c, out=da_o)
-    np.subtract(1.0, da_o, out=da_o)
-    da_o *= o
-    da_o *= dh
-    dct = da_o + dc
-    # da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)
-    np.subtract(1.0, o, out=da_o)
-    da_o *= o
-    da_o *= tanh_c
-    da_o *= dh
-    # da_i = dc_t ⊙ g ⊙ i(1 - i)
-    np.subtract(1.0, i, out=da_i)
-    da_i *= i
-    da_i *= g
-    da_i *= dct
-    # da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
-    np.subtract(1.0, f, out=da_f)
-    da_f *= f
-    da_f *= prev_c
-    da_f *= dct
-    # da_g = dc_t ⊙ i ⊙ (1 - g²)
-    np.multiply(g, g, out=da_g)
-    np.subtract(1.0, da_g, out=da_g)
-    da_g *= i
-    da_g *= dct
-    dct *= f  # dc_{t-1} = dc_t ⊙ f
-    return dct
+    i, f, o, g = gate_blocks(gates, 4)
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)  # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
+    da_i = dc * g * i * (1 - i)  # da_i = dc_t ⊙ g ⊙ i(1 - i)
+    da_f = dc * prev_c * f * (1 - f)  # da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
+    da_o = dh * tanh_c * o * (1 - o)  # da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)
+    da_g = dc * i * (1 - g * g)  # da_g = dc_t ⊙ i ⊙ (1 - g²)
+    return np.concatenate([da_i, da_f, da_o, da_g], axis=1, out=da), dc * f  # dc_{t-1} = dc_t ⊙ f
 
 
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
@@ -89,7 +96,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 
     x: (N, D)  prev_h: (N, H)  prev_c: (N, H)  Wx: (D, 4H)  Wh: (H, 4H)  b: (4H,)
     Gates in Wx, Wh and b are in the order i, f, o, g.
-    Returns next_h (N, H), next_c (N, H) and the cache for lstm_step_backward.
+    Returns next_h (N, H), next_c (N, H) and the cache for lstm_step_backward (an LSTMStepCache).
     """
     dims = Dims()
     dims.check("x", x, "N,D")
@@ -99,11 +106,10 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     dims.check("Wh", Wh, "H,4H")
     dims.check("b", b, "4H")
     dtype = np.result_type(x, prev_h, prev_c, Wx, Wh, b)
-    act = np.asarray(x @ Wx + prev_h @ Wh + b, dtype=dtype)
-    N, H = prev_h.shape
-    next_c, tanh_c, next_h = (np.empty((N, H), dtype=dtype) for _ in range(3))
-    _gates(act, prev_c, next_c, tanh_c, next_h)
-    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, act, tanh_c)
+    gates = np.asarray(x @ Wx + prev_h @ Wh + b, dtype=dtype)  # a_t = x_t Wx + h_{t-1} Wh + b, then the gates
+    next_c, tanh_c, next_h = (np.empty(prev_h.shape, dtype=dtype) for _ in range(3))
+    _cell(gates, prev_c, next_c, tanh_c, next_h)
+    return next_h, next_c, LSTMStepCache(x, prev_h, prev_c, Wx, Wh, gates, tanh_c)
 
 
 def lstm_step_backward(dnext_h, dnext_c, cache):
@@ -112,11 +118,10 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     dnext_h: (N, H)  dnext_c: (N, H)
     Returns dx (N, D), dprev_h (N, H), dprev_c (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,).
     """
-    x, prev_h, prev_c, Wx, Wh, act, tanh_c = cache
+    x, prev_h, prev_c, Wx, Wh, gates, tanh_c = cache
     check_grad("dnext_h", dnext_h, prev_h.shape, "(N, H)")
     check_grad("dnext_c", dnext_c, prev_c.shape, "(N, H)")
-    da = np.empty_like(act)
-    dprev_c = _dgates(dnext_h, dnext_c, act, prev_c, tanh_c, da)
+    da, dprev_c = _cell_backward(dnext_h, dnext_c, gates, prev_c, tanh_c)
     return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
 
@@ -125,7 +130,8 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
 
     x: (N, T, D)  h0: (N, H)  Wx: (D, 4H)  Wh: (H, 4H)  b: (4H,)
     c0: (N, H), or None for the lecture's c0 = 0.
-    Returns h (N, T, H), the hidden state after every step, and the cache for lstm_backward.
+    Returns h (N, T, H), the hidden state after every step, and the cache for lstm_backward
+    (an LSTMCache; cache.c holds the cell state of every step).
 
     The input projection x_t Wx + b is computed for all T steps in one matrix product
     before the loop; each step then adds its single fused (N, H) @ (H, 4H) product.
@@ -138,29 +144,21 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
         dims.check("c0", c0, "N,H")
     dims.check("Wh", Wh, "H,4H")
     dims.check("b", b, "4H")
-    return _forward(x, h0, c0, Wx, Wh, b)
-
-
-def _forward(x, h0, c0, Wx, Wh, b):
-    """lstm_forward without the argument checks, for callers that checked already."""
     N, T, D = x.shape
     H = Wh.shape[0]
     dtype = np.result_type(x, h0, Wx, Wh, b, *(() if c0 is None else (c0,)))
     if c0 is None:
         c0 = np.zeros((N, H), dtype=dtype)
-    # act holds the pre-activations, then (in place) the gates i, f, o, g of every step.
-    act = np.asarray(x.reshape(N * T, D) @ Wx, dtype=dtype).reshape(N, T, 4 * H)
-    act += b
-    h = np.empty((N, T, H), dtype=dtype)
-    c = np.empty((N, T, H), dtype=dtype)
-    tanh_c = np.empty((N, T, H), dtype=dtype)
+    # x_t Wx + b for all steps in one product; step t turns its slice into the gates.
+    gates = np.asarray(x.reshape(N * T, D) @ Wx + b, dtype=dtype).reshape(N, T, 4 * H)
+    c, tanh_c, h = (np.empty((N, T, H), dtype=dtype) for _ in range(3))
     prev_h, prev_c = h0, c0
     for t in range(T):
-        a = act[:, t]
-        a += prev_h @ Wh
-        _gates(a, prev_c, c[:, t], tanh_c[:, t], h[:, t])
+        a = gates[:, t]
+        a += prev_h @ Wh  # a_t = x_t Wx + b + h_{t-1} Wh
+        _cell(a, prev_c, c[:, t], tanh_c[:, t], h[:, t])
         prev_h, prev_c = h[:, t], c[:, t]
-    return h, (x, h0, c0, Wx, Wh, act, c, tanh_c, h)
+    return h, LSTMCache(x, h0, c0, Wx, Wh, gates, c, tanh_c, h)
 
 
 def lstm_backward(dh, cache):
@@ -169,30 +167,31 @@ def lstm_backward(dh, cache):
     dh: (N, T, H), the loss gradient with respect to every h_t from the layer above.
     Returns dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,).
     """
-    dx, dh0, _, dWx, dWh, db = _backward(dh, cache)
+    dx, dh0, _, dWx, dWh, db = lstm_backward_with_cell(dh, cache)
     return dx, dh0, dWx, dWh, db
 
 
-def _backward(dh, cache, dc_last=None):
-    """lstm_backward that also takes the gradient of the final cell state c_T (N, H) and
-    returns dc0: (dx, dh0, dc0, dWx, dWh, db). Stacked layers and seq2seq need both ends."""
-    x, h0, c0, Wx, Wh, act, c, tanh_c, h = cache
+def lstm_backward_with_cell(dh, cache, dc_last=None):
+    """lstm_backward through the cell state too: for stacks and encoder-decoders, which
+    pass c_T on and need the gradient of c0.
+
+    dh: (N, T, H) as in lstm_backward.  dc_last: (N, H), the loss gradient with respect to
+    the final cell state c_T (cache.c[:, -1]), or None when nothing after the layer reads it.
+    Returns dx (N, T, D), dh0 (N, H), dc0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,).
+    """
+    x, h0, c0, Wx, Wh, gates, c, tanh_c, h = cache
     check_grad("dh", dh, h.shape, "(N, T, H)")
-    N, T, H = h.shape
     if dc_last is not None:
         check_grad("dc_last", dc_last, c0.shape, "(N, H)")
-    da = np.empty_like(act)
-    dprev_h = np.zeros_like(h0)
+    T = h.shape[1]
+    da = np.empty_like(gates)
+    WhT = np.ascontiguousarray(Wh.T)
+    dprev_h = np.zeros_like(h0)  # what step t + 1 sends back to h_t: nothing past the last step
     dprev_c = np.zeros_like(c0) if dc_last is None else dc_last
     for t in reversed(range(T)):
-        prev_c = c[:, t - 1] if t > 0 else c0
-        dprev_c = _dgates(dh[:, t] + dprev_h, dprev_c, act[:, t], prev_c, tanh_c[:, t], da[:, t])
-        dprev_h = da[:, t] @ Wh.T
-    # The weights are shared over time: their gradients are sums over t, formed in one
-    # (N*T)-row product each instead of T small ones inside the loop.
-    da2 = da.reshape(N * T, 4 * H)
-    h_prev = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(N * T, H)
-    dx = (da2 @ Wx.T).reshape(x.shape)
-    dWx = x.reshape(N * T, -1).T @ da2
-    dWh = h_prev.T @ da2
-    return dx, dprev_h, dprev_c, dWx, dWh, da2.sum(axis=0)
+        # all the gradient reaching h_t: from the layer above, and from step t + 1 through Wh
+        c_before = c[:, t - 1] if t > 0 else c0  # c_{t-1}
+        da_t, dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_before, tanh_c[:, t], da=da[:, t])
+        dprev_h = da_t @ WhT  # dh_{t-1} = da_t Wh^T
+    dx, dWx, dWh, db = weight_grads(x, states_before(h0, h), da, Wx)
+    return dx, dprev_h, dprev_c, dWx, dWh, db

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy.layers import (
+    check_ids,
     temporal_affine_backward,
     temporal_affine_forward,
     temporal_softmax_loss,
@@ -30,9 +31,8 @@ from seqlib.numpy.layers import (
     word_embedding_forward,
 )
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
+from seqlib.cells import check_cell
 from seqlib.shapes import Dims
-
-CELLS = ("rnn", "lstm", "gru")
 
 
 class Stack:
@@ -41,8 +41,7 @@ class Stack:
     backward direction, as torch.nn names them). The one place that dispatches on the cell."""
 
     def __init__(self, prefix, cell, D, H, L, bidirectional=False):
-        if cell not in CELLS:
-            raise ValueError(f"cell is {cell!r}, expected one of {CELLS}")
+        check_cell(cell)
         for name, v in (("input size", D), ("hidden_size", H), ("num_layers", L)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} is {v!r}, expected a positive integer")
@@ -154,13 +153,6 @@ def length_groups(lengths):
     return [(int(ell), np.flatnonzero(lengths == ell)) for ell in np.unique(lengths)]
 
 
-def check_tokens(tokens, V):
-    """A ValueError naming the first id of tokens outside [0, V)."""
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= V):
-        bad = tokens[(tokens < 0) | (tokens >= V)].flat[0]
-        raise ValueError(f"tokens has a value {bad} outside [0, V) = [0, {V})")
-
-
 def log_softmax(scores):
     """log softmax over the last axis, shifted by the maximum so exp never overflows."""
     shifted = scores - scores.max(axis=-1, keepdims=True)
@@ -175,7 +167,7 @@ def decode_step(stack, params, embed_key, V, tokens, state):
     """
     dims = Dims()
     dims.check("tokens", tokens, "N", dtype="int")
-    check_tokens(tokens, V)
+    check_ids("tokens", tokens, V)
     W_out = params["W_out"]
     if state is None:
         state0 = stack.zero_state(dims["N"], W_out.dtype)

@@ -26,14 +26,27 @@ state is the one after reading x[:, 0].
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from seqlib.numpy import gru as _gru
-from seqlib.numpy import lstm as _lstm
-from seqlib.numpy.rnn import _check_activation, rnn_backward, rnn_forward
+from seqlib.cells import check_cell, num_gates
+from seqlib.numpy.cell_parts import check_activation
+from seqlib.numpy.gru import RESETS, gru_backward, gru_forward
+from seqlib.numpy.lstm import lstm_backward_with_cell, lstm_forward
+from seqlib.numpy.rnn import rnn_backward, rnn_forward
 from seqlib.shapes import Dims, check_grad
 
-CELLS = {"rnn": 1, "lstm": 4, "gru": 3}
+
+class StackedCache(NamedTuple):
+    """What stacked_backward needs from stacked_forward."""
+
+    cell: str  #: "rnn", "lstm" or "gru"
+    K: int  #: directions: 1, or 2 when bidirectional
+    H: int  #: hidden units of every layer
+    x_shape: tuple  #: (N, T, D)
+    h_n: np.ndarray  #: (L*K, N, H) the final hidden states
+    layers: list  #: per layer, per direction, the cache of its rnn / lstm / gru forward
 
 
 def init_stacked_params(D, H, L=1, cell="lstm", bidirectional=False, reset="before", rng=None,
@@ -46,7 +59,7 @@ def init_stacked_params(D, H, L=1, cell="lstm", bidirectional=False, reset="befo
     """
     _check_config(cell, bidirectional, reset)
     rng = np.random.default_rng(rng)
-    G, K, k = CELLS[cell], 2 if bidirectional else 1, 1.0 / np.sqrt(H)
+    G, K, k = num_gates(cell), 2 if bidirectional else 1, 1.0 / np.sqrt(H)
     nb = 4 * H if (cell == "gru" and reset == "after") else G * H
     params = []
     for layer in range(L):
@@ -61,12 +74,11 @@ def init_stacked_params(D, H, L=1, cell="lstm", bidirectional=False, reset="befo
 
 
 def _check_config(cell, bidirectional, reset):
-    if cell not in CELLS:
-        raise ValueError(f"cell is {cell!r}, expected one of {tuple(CELLS)}")
+    check_cell(cell)
     if not isinstance(bidirectional, (bool, np.bool_)):
         raise ValueError(f"bidirectional is {bidirectional!r}, expected True or False")
-    if reset not in _gru.RESETS:
-        raise ValueError(f"reset is {reset!r}, expected one of {_gru.RESETS}")
+    if reset not in RESETS:
+        raise ValueError(f"reset is {reset!r}, expected one of {RESETS}")
 
 
 def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
@@ -83,8 +95,8 @@ def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
     (h_n, c_n) for an LSTM, as torch.nn returns them; and the cache for stacked_backward.
     """
     _check_config(cell, bidirectional, reset)
-    _check_activation(activation)
-    K, G = 2 if bidirectional else 1, CELLS[cell]
+    check_activation(activation)
+    K, G = 2 if bidirectional else 1, num_gates(cell)
     if not isinstance(params, (list, tuple)) or len(params) == 0:
         raise ValueError("params must be a non-empty list over layers (see seqlib.numpy.stacked)")
     dims = Dims(L=len(params))
@@ -111,10 +123,10 @@ def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
         if cell != "lstm":
             raise ValueError(f"c0 is only for cell='lstm', got cell={cell!r}")
         dims.check("c0", c0, state_spec)
-    return _stacked_forward(x, h0, c0, params, cell, K, activation)
+    return _stacked_forward(x, h0, c0, params, cell, K, activation, reset)
 
 
-def _stacked_forward(x, h0, c0, params, cell, K, activation):
+def _stacked_forward(x, h0, c0, params, cell, K, activation, reset):
     N, T, _ = x.shape
     H = params[0][0]["Wh"].shape[0]
     L = len(params)
@@ -136,17 +148,17 @@ def _stacked_forward(x, h0, c0, params, cell, K, activation):
                 h, cache = rnn_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], activation)
             elif cell == "lstm":
                 c_init = zeros if c0 is None else c0[row]
-                h, cache = _lstm._forward(xin, h_init, c_init, p["Wx"], p["Wh"], p["b"])
-                c_n[row] = cache[6][:, -1]  # cache[6]: the cell states c_t of every step
+                h, cache = lstm_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], c0=c_init)
+                c_n[row] = cache.c[:, -1]
             else:
-                h, cache = _gru._forward(xin, h_init, p["Wx"], p["Wh"], p["b"])
+                h, cache = gru_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], reset)
             h_n[row] = h[:, -1]
             out[:, :, d * H:(d + 1) * H] = h if d == 0 else h[:, ::-1]
             layer_caches.append(cache)
         caches.append(layer_caches)
         inp = out
     state = (h_n, c_n) if cell == "lstm" else h_n
-    return inp, state, (cell, K, H, x.shape, h_n, caches)
+    return inp, state, StackedCache(cell, K, H, x.shape, h_n, caches)
 
 
 def stacked_backward(dh, cache, dstate=None):
@@ -191,9 +203,9 @@ def stacked_backward(dh, cache, dstate=None):
                 dx_d, dh0[row], dWx, dWh, db = rnn_backward(dh_d, cache_d)
             elif cell == "lstm":
                 dc_last = None if dc_n is None else dc_n[row]
-                dx_d, dh0[row], dc0[row], dWx, dWh, db = _lstm._backward(dh_d, cache_d, dc_last)
+                dx_d, dh0[row], dc0[row], dWx, dWh, db = lstm_backward_with_cell(dh_d, cache_d, dc_last)
             else:
-                dx_d, dh0[row], dWx, dWh, db = _gru.gru_backward(dh_d, cache_d)
+                dx_d, dh0[row], dWx, dWh, db = gru_backward(dh_d, cache_d)
             dparams[layer][d] = {"Wx": dWx, "Wh": dWh, "b": db}
             if d == 1:
                 dx_d = dx_d[:, ::-1]

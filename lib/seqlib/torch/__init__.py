@@ -8,17 +8,18 @@ RNN, LSTM and GRU (and their cells) take torch.nn's constructor arguments and ha
 torch.nn's parameter names, so state dicts load both ways; batch_first=True is the
 default here, as everywhere in seqlib. ``impl="loop"`` runs our step-by-step code (the
 equations of seqlib.numpy), ``impl="fused"`` torch's kernels (cuDNN on a GPU); both give
-the same numbers. Shape letters: see ``seqlib``.
+the same numbers. The models are built from config dataclasses (LMConfig, ClassifierConfig,
+Seq2SeqConfig), which their checkpoints store as plain data. Shape letters: see ``seqlib``.
 """
 
 from seqlib.torch.checkpoint import load, load_model, save
-from seqlib.torch.classifier import SentenceClassifier
+from seqlib.torch.classifier import ClassifierConfig, SentenceClassifier
 from seqlib.torch.device import device
 from seqlib.torch.gru import GRU, GRUCell, gru_forward, gru_forward_autograd, gru_step
-from seqlib.torch.lm import RNNLM
+from seqlib.torch.lm import LMConfig, RNNLM
 from seqlib.torch.lstm import LSTM, LSTMCell, lstm_forward, lstm_forward_autograd, lstm_step
 from seqlib.torch.rnn import RNN, RNNCell, rnn_forward, rnn_forward_autograd, rnn_step
-from seqlib.torch.seq2seq import Seq2Seq
+from seqlib.torch.seq2seq import Seq2Seq, Seq2SeqConfig
 from seqlib.torch.model_parts import make_rnn
 
 __all__ = [
@@ -26,6 +27,6 @@ __all__ = [
     "rnn_step", "rnn_forward", "rnn_forward_autograd",
     "lstm_step", "lstm_forward", "lstm_forward_autograd",
     "gru_step", "gru_forward", "gru_forward_autograd",
-    "RNNLM", "SentenceClassifier", "Seq2Seq",
+    "RNNLM", "SentenceClassifier", "Seq2Seq", "LMConfig", "ClassifierConfig", "Seq2SeqConfig",
     "device", "save", "load", "load_model",
 ]

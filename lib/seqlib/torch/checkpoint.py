@@ -1,4 +1,4 @@
-"""Checkpoints: weights, the constructor's config and the vocabulary, loaded without pickle code.
+"""Checkpoints: weights, the model's config and the vocabulary, loaded without pickle code.
 
 Chapter: "Language models" (saving a trained model and reloading it for generation).
 
@@ -6,14 +6,23 @@ A checkpoint is a dict of plain data and tensors, so torch.load(weights_only=Tru
 a checkpoint downloaded from elsewhere cannot run code on load. That is also why the
 vocabulary must be plain data (a list of tokens or a dict token -> id), not an object.
 
-    {"format": 1, "model": "RNNLM", "config": {...}, "state_dict": {...}, "vocab": [...], "extra": {...}}
+    {"format": 2, "model": "RNNLM", "config": asdict(LMConfig(...)), "state_dict": {...},
+     "vocab": [...], "extra": {...}}
+
+Format 1 (before the config dataclasses) stored the constructor's keyword arguments as
+"config": the same names as the fields of today's configs, so such checkpoints still load.
+One whose config does not fit (a field that no longer exists, one that is missing) fails
+with a message that names the fields and says what to do.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)  #: the formats load() accepts
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -45,28 +54,62 @@ def plain_records(records: list[dict]) -> list[dict]:
     return out
 
 
-def save(path, model: torch.nn.Module, vocab=None, config: dict | None = None, **extra) -> None:
+def plain_config(config) -> dict:
+    """A config as a checkpoint stores it: dataclasses.asdict of a config dataclass, or a
+    copy of a dict (a model of one's own may keep its config as a dict)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return dataclasses.asdict(config)
+    if isinstance(config, dict):
+        return dict(config)
+    raise TypeError(f"config is a {type(config).__name__}; expected a config dataclass or a dict")
+
+
+def save(path, model: torch.nn.Module, vocab=None, config=None, **extra) -> None:
     """Save model.state_dict() with its config (default: model.config) and vocab.
 
+    config: a config dataclass (LMConfig ...) or a dict; stored as plain data.
     vocab: a list of tokens, a dict token -> id (or a dict of such, e.g. source and
     target), or None. extra: more plain data (epoch, validation loss ...).
     """
     config = getattr(model, "config", None) if config is None else config
     if config is None:
         raise ValueError("config is None and the model has no .config: pass config=dict(...) to rebuild it")
+    config = plain_config(config)
     _check_plain("config", config)
     _check_plain("vocab", vocab)
     _check_plain("extra", extra)
-    torch.save({"format": FORMAT, "model": type(model).__name__, "config": dict(config),
+    torch.save({"format": FORMAT, "model": type(model).__name__, "config": config,
                 "state_dict": model.state_dict(), "vocab": vocab, "extra": extra}, path)
 
 
 def load(path, map_location=None) -> dict:
     """Read a checkpoint written by save (weights_only=True): a dict with the keys above."""
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a seqlib checkpoint (format {FORMAT})")
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise ValueError(f"{path} is not a seqlib checkpoint (no 'format' key)")
+    if ckpt["format"] not in READS:
+        raise ValueError(f"{path} is a seqlib checkpoint of format {ckpt['format']!r}; this seqlib reads "
+                         f"formats {READS}: load it with the seqlib that wrote it, or update seqlib")
     return ckpt
+
+
+def config_from_checkpoint(config_class, ckpt: dict, path=""):
+    """config_class(**ckpt["config"]), or a ValueError that says which fields do not fit and what to do."""
+    stored = ckpt["config"]
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(stored) - set(fields))
+    missing = sorted(name for name, f in fields.items() if name not in stored
+                     and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+    if unknown or missing:
+        problems = "; ".join(p for p in (unknown and f"fields {config_class.__name__} does not have: {unknown}",
+                                         missing and f"fields it needs and the checkpoint lacks: {missing}") if p)
+        raise ValueError(
+            f"{path}: the config of this {ckpt['model']} checkpoint (format {ckpt['format']}) does not fit "
+            f"{config_class.__name__} ({problems}). Build the model yourself, "
+            f"model = {ckpt['model']}.from_config({config_class.__name__}(...)) with the sizes of "
+            f"ckpt['config'], then model.load_state_dict(ckpt['state_dict']) and seqlib.torch.save it again "
+            f"(it is written in format {FORMAT})")
+    return config_class(**stored)
 
 
 def load_model(path, map_location=None):
@@ -82,7 +125,8 @@ def load_model(path, map_location=None):
     ckpt = load(path, map_location)
     if ckpt["model"] not in models:
         raise ValueError(f"{path} holds a {ckpt['model']}; load_model rebuilds only {sorted(models)}")
-    model = models[ckpt["model"]](**ckpt["config"])
+    cls = models[ckpt["model"]]
+    model = cls.from_config(config_from_checkpoint(cls.config_class, ckpt, path))
     model.load_state_dict(ckpt["state_dict"], strict=True)
     if map_location is not None:
         model.to(map_location)

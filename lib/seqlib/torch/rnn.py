@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqlib.shapes import Dims
+from seqlib.torch.cell_parts import check_layer_args, project_inputs, states_before, summed_bias, weight_grads
 from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
@@ -37,72 +37,10 @@ def _check_nonlinearity(nonlinearity: str) -> None:
 
 
 def _activate(a, nonlinearity, out=None):
+    """h = tanh(a) or relu(a)."""
     if nonlinearity == "tanh":
         return torch.tanh(a, out=out)
     return torch.clamp(a, min=0, out=out)
-
-
-def _check_args(x, h0, w_ih, w_hh, b_ih, b_hh, gates: int, x_spec: str, h_spec: str):
-    """Shapes of a step or layer function's arguments; gates: 1 (RNN), 3 (GRU) or 4 (LSTM)."""
-    dims = Dims()
-    spec_ih = f"{gates}H,D" if gates > 1 else "H,D"
-    spec_hh = f"{gates}H,H" if gates > 1 else "H,H"
-    spec_b = f"{gates}H" if gates > 1 else "H"
-    dims.check("x", x, x_spec, finite=False)
-    dims.check("w_ih", w_ih, spec_ih, finite=False)
-    dims.check("w_hh", w_hh, spec_hh, finite=False)
-    for name, h in h0.items():
-        dims.check(name, h, h_spec, finite=False)
-    if (b_ih is None) != (b_hh is None):
-        raise ValueError("b_ih and b_hh must both be given or both be None")
-    if b_ih is not None:
-        dims.check("b_ih", b_ih, spec_b, finite=False)
-        dims.check("b_hh", b_hh, spec_b, finite=False)
-
-
-# --------------------------------------------------------------------------------------
-# Shared by the layer functions of rnn.py, lstm.py and gru.py
-# --------------------------------------------------------------------------------------
-
-def project_inputs(x, w_ih, bias=None):
-    """The input projection of all T steps in one matrix product.
-
-    x: (N, T, D)  w_ih: (GH, D)  bias: (GH,) or None
-    Returns xw (T, N, GH), time-major so that one step is one contiguous block.
-    """
-    xw = torch.matmul(x.transpose(0, 1), w_ih.t())
-    if bias is not None:
-        xw += bias
-    return xw
-
-
-def weight_grads(needs, x, w_ih, h_prev, da_x, da_h):
-    """Gradients of everything outside the recurrence, once for all steps (as in seqlib.numpy).
-
-    needs: ctx.needs_input_grad for (x, h0..., w_ih, w_hh, b_ih, b_hh); only the flags of x,
-           w_ih, w_hh, b_ih, b_hh are read, at positions 0, -4, -3, -2, -1.
-    x: (N, T, D)  h_prev: (T, N, H) the states h_0..h_{T-1} that multiply w_hh
-    da_x: (T, N, GH) loss gradient of the input projection x_t w_ih^T + b_ih
-    da_h: (T, N, GH) loss gradient of the hidden projection h_{t-1} w_hh^T + b_hh
-    Returns dx (N, T, D), dw_ih, dw_hh, db_ih, db_hh (None where not needed).
-    """
-    T, N, GH = da_x.shape
-    dx = dw_ih = dw_hh = db_ih = db_hh = None
-    if needs[0]:
-        dx = torch.matmul(da_x, w_ih).transpose(0, 1)
-    if needs[-4]:
-        dw_ih = da_x.reshape(T * N, GH).t() @ x.transpose(0, 1).reshape(T * N, -1)
-    if needs[-3]:
-        dw_hh = da_h.reshape(T * N, GH).t() @ h_prev.reshape(T * N, -1)
-    if needs[-2]:
-        db_ih = da_x.sum((0, 1))
-    if needs[-1]:
-        db_hh = da_h.sum((0, 1))
-    return dx, dw_ih, dw_hh, db_ih, db_hh
-
-
-def _summed_bias(b_ih, b_hh):
-    return None if b_ih is None else b_ih + b_hh
 
 
 # --------------------------------------------------------------------------------------
@@ -115,10 +53,10 @@ def rnn_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     x: (N, D)  prev_h: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
     Returns next_h (N, H). Autograd provides the backward.
     """
-    a = x @ w_ih.t() + prev_h @ w_hh.t()
+    a = x @ w_ih.t() + prev_h @ w_hh.t()  # a_t = x_t w_ih^T + h_{t-1} w_hh^T + b_ih + b_hh
     if b_ih is not None:
         a = a + b_ih + b_hh
-    return _activate(a, nonlinearity)
+    return _activate(a, nonlinearity)  # h_t = tanh(a_t)
 
 
 def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
@@ -128,7 +66,7 @@ def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="
     Returns h (N, T, H), the hidden state after every step.
     """
     _check_nonlinearity(nonlinearity)
-    _check_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1, "N,T,D", "N,H")
+    check_layer_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1)
     xw = x @ w_ih.t()  # (N, T, H): the input projection does not depend on the recurrence
     if b_ih is not None:
         xw = xw + b_ih + b_hh
@@ -140,18 +78,18 @@ def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="
 
 
 class RNNFunction(torch.autograd.Function):
-    """rnn_forward with the backward of seqlib.numpy.rnn.rnn_backward."""
+    """rnn_forward with the backward of seqlib.numpy.rnn.rnn_backward (time-major inside)."""
 
     @staticmethod
     @float32_forward
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity):
         ctx.set_materialize_grads(False)
-        xw = project_inputs(x, w_ih, _summed_bias(b_ih, b_hh))  # (T, N, H)
+        xw = project_inputs(x, w_ih, summed_bias(b_ih, b_hh))  # x_t w_ih^T + b, (T, N, H)
         h = torch.empty_like(xw)
         w_hh_t, prev_h = w_hh.t(), h0
         for t in range(xw.shape[0]):
-            # a_t = x_t w_ih^T + b + h_{t-1} w_hh^T, accumulated in place into xw[t]
-            prev_h = _activate(xw[t].addmm_(prev_h, w_hh_t), nonlinearity, out=h[t])
+            a = xw[t].addmm_(prev_h, w_hh_t)  # a_t = x_t w_ih^T + b + h_{t-1} w_hh^T, in place
+            prev_h = _activate(a, nonlinearity, out=h[t])  # h_t = tanh(a_t)
         ctx.save_for_backward(x, h0, w_ih, w_hh, h)
         ctx.nonlinearity = nonlinearity
         return h.transpose(0, 1)
@@ -163,20 +101,19 @@ class RNNFunction(torch.autograd.Function):
         x, h0, w_ih, w_hh, h = ctx.saved_tensors
         if dh is None:
             return (None,) * 7
-        dh = dh.transpose(0, 1)  # (T, N, H)
-        # The activation's derivative written with its output h: all the cache keeps.
-        dact = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).to(h.dtype)
+        dh = dh.transpose(0, 1)  # (T, N, H), from the layer above
+        # dh_t/da_t written with the output h, all the cache keeps: 1 - h_t² (tanh), or 1 where a_t > 0
+        dh_da = 1 - h * h if ctx.nonlinearity == "tanh" else (h > 0).to(h.dtype)
         da = torch.empty_like(h)
         T = h.shape[0]
-        dnext_h = dh[T - 1]
+        dh_t = dh[T - 1]  # all the gradient reaching h_T: there is no step after it
         for t in reversed(range(T)):
-            torch.mul(dnext_h, dact[t], out=da[t])
+            torch.mul(dh_t, dh_da[t], out=da[t])  # da_t = dh_t ⊙ (1 - h_t²)
             if t > 0:
-                # the gradient reaching h_{t-1}: from the layer above plus back through w_hh
-                dnext_h = torch.addmm(dh[t - 1], da[t], w_hh)
+                dh_t = torch.addmm(dh[t - 1], da[t], w_hh)  # dh_{t-1} = dh_{t-1} from above + da_t w_hh
         needs = ctx.needs_input_grad[:6]
         dh0 = da[0] @ w_hh if needs[1] else None
-        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, torch.cat([h0[None], h[:-1]]), da, da)
+        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, states_before(h0, h), da, da)
         return dx, dh0, dw_ih, dw_hh, db_ih, db_hh, None
 
 
@@ -187,7 +124,7 @@ def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     Returns h (N, T, H). Same numbers as rnn_forward_autograd; not twice differentiable.
     """
     _check_nonlinearity(nonlinearity)
-    _check_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1, "N,T,D", "N,H")
+    check_layer_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1)
     return RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
 
 

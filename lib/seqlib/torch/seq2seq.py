@@ -16,32 +16,56 @@ prediction instead, so that training looks more like generation (scheduled sampl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from seqlib.shapes import Dims
-from seqlib.torch.model_parts import ModelImplMixin, check_tokens, make_rnn, transpose_state
+from seqlib.torch.model_parts import ConfiguredModel, check_config, check_tokens, make_rnn, transpose_state
 
 
-class Seq2Seq(ModelImplMixin, nn.Module):
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """Everything that builds a Seq2Seq, as plain data (a checkpoint stores it)."""
+
+    src_vocab_size: int  #: the source vocabulary
+    tgt_vocab_size: int  #: V, the target vocabulary
+    embed_size: int  #: E, the size of a token's embedding (source and target)
+    hidden_size: int  #: H, the hidden units of every layer of encoder and decoder
+    num_layers: int = 1  #: L, stacked layers of the encoder and of the decoder
+    cell: str = "lstm"  #: "rnn", "lstm" or "gru"
+    dropout: float = 0.0  #: on the embeddings, between layers and before the output layer
+    impl: str = "loop"  #: "loop" (the course's step-by-step code) or "fused" (torch's kernels)
+
+    def __post_init__(self):
+        check_config(self)
+
+
+class Seq2Seq(ConfiguredModel, nn.Module):
     """forward(src (N, S), tgt (N, T), src_lengths=None, teacher_forcing_ratio=1.0) -> logits (N, T, V).
 
+    Seq2Seq(src_vocab_size, tgt_vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm",
+            dropout=0.0, impl="loop"), or Seq2Seq.from_config(Seq2SeqConfig(...)).
     tgt holds the decoder's inputs, BOS first (the target shifted right); logits[:, t]
     scores the token that follows tgt[:, t]. V is the target vocabulary size.
     """
 
+    config_class = Seq2SeqConfig
+
     def __init__(self, src_vocab_size, tgt_vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm",
                  dropout=0.0, impl="loop"):
         super().__init__()
-        self.config = dict(src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size, embed_size=embed_size,
-                           hidden_size=hidden_size, num_layers=num_layers, cell=cell, dropout=dropout, impl=impl)
-        self.src_vocab_size, self.tgt_vocab_size = src_vocab_size, tgt_vocab_size
-        self.src_embed = nn.Embedding(src_vocab_size, embed_size)
-        self.tgt_embed = nn.Embedding(tgt_vocab_size, embed_size)
-        self.drop = nn.Dropout(dropout)
-        self.encoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
-        self.decoder = make_rnn(cell, embed_size, hidden_size, num_layers=num_layers, dropout=dropout, impl=impl)
-        self.out = nn.Linear(hidden_size, tgt_vocab_size)
+        self.config = cfg = Seq2SeqConfig(src_vocab_size, tgt_vocab_size, embed_size, hidden_size, num_layers,
+                                          cell, dropout, impl)
+        self.src_vocab_size, self.tgt_vocab_size = cfg.src_vocab_size, cfg.tgt_vocab_size
+        self.src_embed = nn.Embedding(cfg.src_vocab_size, cfg.embed_size)
+        self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, cfg.embed_size)
+        self.drop = nn.Dropout(cfg.dropout)
+        layer = dict(num_layers=cfg.num_layers, dropout=cfg.dropout, impl=cfg.impl)
+        self.encoder = make_rnn(cfg.cell, cfg.embed_size, cfg.hidden_size, **layer)
+        self.decoder = make_rnn(cfg.cell, cfg.embed_size, cfg.hidden_size, **layer)
+        self.out = nn.Linear(cfg.hidden_size, cfg.tgt_vocab_size)
 
     def encode(self, src, src_lengths=None):
         """src: (N, S) ids; src_lengths: (N,) or None.
