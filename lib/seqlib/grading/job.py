@@ -108,8 +108,13 @@ def _run_cell(source: str, name: str, ns: dict) -> tuple[BaseException | None, s
 
 
 def grade_submission(course_dir: str, assignment: str, student: str, submission: str, *, sandbox: bool = True,
-                     limits: dict | None = None, test_seconds: float = TEST_SECONDS) -> dict:
-    """Grade one submitted notebook. All arguments are plain data (paths as str); so is the result."""
+                     limits: dict | None = None, test_seconds: float = TEST_SECONDS,
+                     skip_tests: tuple[str, ...] = ()) -> dict:
+    """Grade one submitted notebook. All arguments are plain data (paths as str); so is the result.
+
+    skip_tests: grade_ids of test cells not to run (status "skipped", no points): for the
+    course's own tests of an assignment's classic mistakes, never for a class.
+    """
     t_start = time.perf_counter()
     a: Assignment = load_assignment(course_dir, assignment)
     sub = read_submission(submission, a)
@@ -154,6 +159,10 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
                 if err is not None and not isinstance(err, (StudentError, WorkerLost)):
                     raise RuntimeError(f"the instructor's cell {cell.grade_id!r} of {a.notebook} fails in the grader: "
                                        + "".join(traceback.format_exception_only(type(err), err)).strip()) from err
+                continue
+            if cell.grade_id in skip_tests:
+                result["tests"].append({"grade_id": cell.grade_id, "points": 0.0, "max_points": cell.points,
+                                        "status": "skipped", "message": "not run", "output": ""})
                 continue
             session.release()
             session.deadline = time.perf_counter() + test_seconds
