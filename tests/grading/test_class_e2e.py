@@ -186,7 +186,7 @@ def _submit(course: Path, student: str, release: dict, code: dict) -> None:
 
 
 def _run(args, course, **kw):
-    env = dict(os.environ, SEQLIB_CALL_TIMEOUT="5", SEQLIB_LOAD_TIMEOUT="3", SEQLIB_TEST_TIMEOUT="20",
+    env = dict(os.environ, SEQLIB_CALL_TIMEOUT="3", SEQLIB_LOAD_TIMEOUT="2", SEQLIB_TEST_TIMEOUT="20",
                SEQLIB_WORKER_MEMORY_MB="512")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run(args, cwd=course, env=env, capture_output=True, text=True, timeout=900, **kw)
