@@ -199,3 +199,24 @@ def test_restarts_are_bounded():
             _call(s, "die")
     finally:
         s.close()
+
+
+def test_gradcheck_of_a_students_torch_function_runs_in_the_grader_over_its_calls():
+    """grading.expect_gradcheck on a RemoteFunction: forward and autograd backward in the worker."""
+    import torch
+
+    from seqlib import grading
+    from seqlib.grading.remote import RemoteFunction
+
+    code = ("def good(x, w):\n    return torch.tanh(x @ w), (x * x).sum()\n"
+            "def detached(x, w):\n    return torch.tanh(x @ w.detach())\n")
+    s = Session([("setup", "import torch"), ("c0", code)], torch=True,
+                limits=Limits(call_seconds=10, load_seconds=10, start_seconds=60, memory_bytes=3 << 30))
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x, w = (torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in ((2, 3), (3, 2)))
+        grading.expect_gradcheck("good", RemoteFunction(s, "good"), [x, w])
+        with pytest.raises(AssertionError, match="Jacobian mismatch for output 0 with respect to input 1"):
+            grading.expect_gradcheck("detached", RemoteFunction(s, "detached"), [x, w])
+    finally:
+        s.close()

@@ -48,7 +48,14 @@ def _forbidden(source: str, forbid: tuple[str, ...]) -> str | None:
                 node = node.value
             if isinstance(node, ast.Name):
                 parts.append(node.id)
-            dotted = ".".join(reversed(parts))
+            used = [".".join(reversed(parts))]
+        elif isinstance(node, ast.ImportFrom):  # from torch.nn import LSTM (as L): the name is torch.nn.LSTM
+            used = [f"{node.module or ''}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            used = [alias.name for alias in node.names]
+        else:
+            continue
+        for dotted in used:
             for name in forbid:
                 if dotted == name or dotted.endswith("." + name):
                     return name
