@@ -220,3 +220,17 @@ def test_gradcheck_of_a_students_torch_function_runs_in_the_grader_over_its_call
             grading.expect_gradcheck("detached", RemoteFunction(s, "detached"), [x, w])
     finally:
         s.close()
+
+
+def test_a_dataclass_defined_in_a_cell_comes_back_by_its_fields():
+    code = ("from dataclasses import dataclass, field\n\n@dataclass\nclass Hypothesis:\n"
+            "    tokens: list = field(default_factory=list)\n    score: float = 0.0\n\n"
+            "def hyp():\n    return Hypothesis([3, 1], -1.5)\n\n"
+            "def kind():\n    return type(Hypothesis.__annotations__['score']).__name__\n")
+    s = _session(code)
+    try:
+        got = _call(s, "hyp")
+        assert got.tokens == [3, 1] and got.score == -1.5 and repr(got) == "Hypothesis(tokens=[3, 1], score=-1.5)"
+        assert _call(s, "kind") == "type"  # annotations are objects, as in a notebook, not strings
+    finally:
+        s.close()

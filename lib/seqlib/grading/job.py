@@ -76,7 +76,9 @@ def _classify(err: BaseException) -> tuple[str, str]:
 
 def _run_cell(source: str, name: str, ns: dict) -> tuple[BaseException | None, str]:
     out = io.StringIO()
-    code = compile(source, f"<{name}>", "exec")
+    # dont_inherit: a notebook cell runs as a notebook runs it, without this file's
+    # `from __future__ import annotations` (under which a cell's dataclass fails)
+    code = compile(source, f"<{name}>", "exec", dont_inherit=True)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
             exec(code, ns)  # noqa: S102 - the instructor's test code, from the source notebook

@@ -139,7 +139,8 @@ class _Worker:
     def handle(self, header, arrays):
         op = header.get("op")
         if op == "load":
-            code = compile(str(header["source"]), f"<cell {header['cell']}>", "exec")
+            # dont_inherit: the cell runs as in a notebook, without this file's __future__ imports
+            code = compile(str(header["source"]), f"<cell {header['cell']}>", "exec", dont_inherit=True)
             exec(code, self.ns)  # noqa: S102 - this is the student's code, in the sandbox
             return self.reply()
         if op == "call":
