@@ -90,7 +90,8 @@ def expect_tensor(what: str, got, expected, tol: float = 1e-8) -> None:
     expect_close(what, got.detach().cpu().double().numpy(), expected.detach().cpu().double().numpy(), tol)
 
 
-def expect_gradcheck(what: str, fn: Callable, inputs, atol: float = 1e-6, rtol: float = 1e-4) -> None:
+def expect_gradcheck(what: str, fn: Callable, inputs, atol: float = 1e-6, rtol: float = 1e-4,
+                     fast_mode: bool = False) -> None:
     """Fail unless torch.autograd.gradcheck passes for fn at inputs (float64 tensors; other
     arguments are passed through).
 
@@ -98,7 +99,8 @@ def expect_gradcheck(what: str, fn: Callable, inputs, atol: float = 1e-6, rtol: 
     the grader sees it (seqlib.grading.remote): gradcheck then runs here, in the grader, and
     only fn's calls run in the worker: each forward call there, and each backward through
     autograd there (seqlib.grading.harness.grads, with gradcheck's output gradients), so
-    the finite differences and the comparison are the grader's own.
+    the finite differences and the comparison are the grader's own. fast_mode: gradcheck's
+    (random projections of the Jacobians): far fewer calls, for functions of many inputs.
     """
     import torch
     from torch.autograd.gradcheck import GradcheckError
@@ -139,7 +141,7 @@ def expect_gradcheck(what: str, fn: Callable, inputs, atol: float = 1e-6, rtol: 
     leaves = tuple(x.detach().clone().requires_grad_(True) if isinstance(x, torch.Tensor) and
                    x.dtype.is_floating_point else x for x in inputs)
     try:
-        torch.autograd.gradcheck(lambda *xs: Through.apply(*xs), leaves, atol=atol, rtol=rtol)
+        torch.autograd.gradcheck(lambda *xs: Through.apply(*xs), leaves, atol=atol, rtol=rtol, fast_mode=fast_mode)
     except GradcheckError as err:
         text = str(err)
         raise AssertionError(f"{what}: torch.autograd.gradcheck finds that the gradients autograd computes "
