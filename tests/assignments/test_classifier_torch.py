@@ -75,8 +75,8 @@ CLASSIC_BUGS = {
                                 "  # (N, dirs * H), forward first\n",
                                 "        output, _ = self.rnn(self.embed(tokens), lengths=lengths)\n"
                                 "        last = output[:, -1]\n")],
-        {"test_classifier_shapes", "test_classifier_reference", "test_classifier_padding_invariance",
-         "test_classifier_beats_majority"}),
+        # it still learns something: the training test alone does not catch it
+        {"test_classifier_shapes", "test_classifier_reference", "test_classifier_padding_invariance"}),
     "the classifier reads the first layer's final states, not the top layer's": (
         "SentenceClassifier", [("h_n[-dirs:]", "h_n[:dirs]")],
         {"test_classifier_shapes", "test_classifier_reference"}),
