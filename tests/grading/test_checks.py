@@ -40,3 +40,46 @@ def test_expect_gradient_uses_finite_differences_of_the_given_function():
     grading.expect_gradient("dx", np.tanh, [x], 0, 1 - np.tanh(x) ** 2, dout, tol=1e-9)
     with pytest.raises(AssertionError, match="finite-difference"):
         grading.expect_gradient("dx", np.tanh, [x], 0, np.ones(4), dout)
+
+
+def test_expect_tensor_wants_a_tensor_of_the_right_shape_and_values():
+    import torch
+
+    grading.expect_tensor("h_n", torch.ones(2, 3, dtype=torch.float64), np.ones((2, 3)))
+    with pytest.raises(AssertionError, match="expected a torch tensor of shape \\(2, 3\\), got ndarray"):
+        grading.expect_tensor("h_n", np.ones((2, 3)), torch.ones(2, 3))
+    with pytest.raises(AssertionError, match=r"expected shape \(2, 3\), got \(3, 2\)"):
+        grading.expect_tensor("h_n", torch.ones(3, 2), torch.ones(2, 3))
+    with pytest.raises(AssertionError, match=r"at index \(1,\): got 5, expected 1"):
+        grading.expect_tensor("h_n", torch.tensor([1.0, 5.0], requires_grad=True), torch.ones(2))
+
+
+def _torch_functions():
+    import torch
+
+    def good(x, w):
+        return torch.tanh(x @ w), (x * x).sum()
+
+    def detached(x, w):
+        return torch.tanh(x @ w.detach())
+
+    def through_numpy(x, w):
+        return torch.from_numpy(np.tanh(x.detach().numpy() @ w.detach().numpy()))
+
+    return good, detached, through_numpy
+
+
+def test_expect_gradcheck_runs_torch_gradcheck_on_the_functions_own_autograd():
+    import torch
+
+    good, detached, through_numpy = _torch_functions()
+    gen = torch.Generator().manual_seed(0)
+    x, w = (torch.randn(*s, generator=gen, dtype=torch.float64) for s in ((2, 3), (3, 4)))
+    grading.expect_gradcheck("good", good, [x, w])
+    for bad in (detached, through_numpy):
+        for fast in (False, True):
+            with pytest.raises(AssertionError, match="(?s)gradcheck finds .*(Jacobian mismatch|mismatch)"):
+                grading.expect_gradcheck(bad.__name__, bad, [x, w], fast_mode=fast)
+    grading.expect_gradcheck("good", good, [x, w], fast_mode=True)
+    with pytest.raises(ValueError, match="float64"):
+        grading.expect_gradcheck("good", good, [x.float(), w.float()])

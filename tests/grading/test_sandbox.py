@@ -199,3 +199,38 @@ def test_restarts_are_bounded():
             _call(s, "die")
     finally:
         s.close()
+
+
+def test_gradcheck_of_a_students_torch_function_runs_in_the_grader_over_its_calls():
+    """grading.expect_gradcheck on a RemoteFunction: forward and autograd backward in the worker."""
+    import torch
+
+    from seqlib import grading
+    from seqlib.grading.remote import RemoteFunction
+
+    code = ("def good(x, w):\n    return torch.tanh(x @ w), (x * x).sum()\n"
+            "def detached(x, w):\n    return torch.tanh(x @ w.detach())\n")
+    s = Session([("setup", "import torch"), ("c0", code)], torch=True,
+                limits=Limits(call_seconds=10, load_seconds=10, start_seconds=60, memory_bytes=3 << 30))
+    try:
+        gen = torch.Generator().manual_seed(0)
+        x, w = (torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in ((2, 3), (3, 2)))
+        grading.expect_gradcheck("good", RemoteFunction(s, "good"), [x, w])
+        with pytest.raises(AssertionError, match="Jacobian mismatch for output 0 with respect to input 1"):
+            grading.expect_gradcheck("detached", RemoteFunction(s, "detached"), [x, w])
+    finally:
+        s.close()
+
+
+def test_a_dataclass_defined_in_a_cell_comes_back_by_its_fields():
+    code = ("from dataclasses import dataclass, field\n\n@dataclass\nclass Hypothesis:\n"
+            "    tokens: list = field(default_factory=list)\n    score: float = 0.0\n\n"
+            "def hyp():\n    return Hypothesis([3, 1], -1.5)\n\n"
+            "def kind():\n    return type(Hypothesis.__annotations__['score']).__name__\n")
+    s = _session(code)
+    try:
+        got = _call(s, "hyp")
+        assert got.tokens == [3, 1] and got.score == -1.5 and repr(got) == "Hypothesis(tokens=[3, 1], score=-1.5)"
+        assert _call(s, "kind") == "type"  # annotations are objects, as in a notebook, not strings
+    finally:
+        s.close()

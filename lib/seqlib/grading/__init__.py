@@ -70,3 +70,80 @@ def expect_gradient(what: str, f: Callable, inputs: list, wrt: int, analytic, do
     """
     numeric = _numerical_gradient(f, inputs, wrt, dout)
     expect_close(f"{what} (against a finite-difference gradient)", analytic, numeric, tol)
+
+
+# --------------------------------------------------------------------------- PyTorch checks
+# torch is imported only when a torch check runs: the NumPy assignments never need it.
+
+
+def expect_tensor(what: str, got, expected, tol: float = 1e-8) -> None:
+    """Fail unless got is a torch tensor of expected's shape that matches it to relative
+    error tol (the measure of expect_close). A NumPy array where a tensor was due fails."""
+    import torch
+
+    expected = torch.as_tensor(expected)
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"{what}: expected a torch tensor of shape {tuple(expected.shape)}, "
+                             f"got {type(got).__name__}")
+    if tuple(got.shape) != tuple(expected.shape):
+        raise AssertionError(f"{what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
+    expect_close(what, got.detach().cpu().double().numpy(), expected.detach().cpu().double().numpy(), tol)
+
+
+def expect_gradcheck(what: str, fn: Callable, inputs, atol: float = 1e-6, rtol: float = 1e-4,
+                     fast_mode: bool = False) -> None:
+    """Fail unless torch.autograd.gradcheck passes for fn at inputs (float64 tensors; other
+    arguments are passed through).
+
+    fn(*inputs) returns a tensor or a tuple of tensors. fn may be the student's function as
+    the grader sees it (seqlib.grading.remote): gradcheck then runs here, in the grader, and
+    only fn's calls run in the worker: each forward call there, and each backward through
+    autograd there (seqlib.grading.harness.grads, with gradcheck's output gradients), so
+    the finite differences and the comparison are the grader's own. fast_mode: gradcheck's
+    (random projections of the Jacobians): far fewer calls, for functions of many inputs.
+    """
+    import torch
+    from torch.autograd.gradcheck import GradcheckError
+
+    from seqlib.grading import harness
+
+    inputs = tuple(inputs)
+    for k, x in enumerate(inputs):
+        if isinstance(x, torch.Tensor) and x.dtype.is_floating_point and x.dtype != torch.float64:
+            raise ValueError(f"expect_gradcheck needs float64 tensors: input {k} is {x.dtype}")
+    arity = {}
+
+    class Through(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *xs):
+            ctx.xs = xs
+            out = fn(*xs)
+            arity["tuple"] = isinstance(out, (tuple, list))
+            outs = tuple(out) if arity["tuple"] else (out,)
+            if not all(isinstance(o, torch.Tensor) for o in outs):
+                raise AssertionError(f"{what}: expected a tensor or a tuple of tensors, got "
+                                     f"{', '.join(type(o).__name__ for o in outs)}")
+            return tuple(o.detach().clone() for o in outs)
+
+        @staticmethod
+        def backward(ctx, *douts):
+            with torch.enable_grad():  # a Function's backward runs without it; fn's own graph needs it
+                _, grads = harness.grads(fn, list(ctx.xs), list(douts) if arity["tuple"] else douts[0])
+            out = []
+            for k, x in enumerate(ctx.xs):
+                if isinstance(x, torch.Tensor) and x.requires_grad:
+                    g = grads[k]  # None where autograd found no path from x to the outputs
+                    out.append(torch.zeros_like(x) if g is None else g)
+                else:
+                    out.append(None)
+            return tuple(out)
+
+    leaves = tuple(x.detach().clone().requires_grad_(True) if isinstance(x, torch.Tensor) and
+                   x.dtype.is_floating_point else x for x in inputs)
+    try:
+        torch.autograd.gradcheck(lambda *xs: Through.apply(*xs), leaves, atol=atol, rtol=rtol, fast_mode=fast_mode)
+    except GradcheckError as err:
+        text = str(err)
+        raise AssertionError(f"{what}: torch.autograd.gradcheck finds that the gradients autograd computes "
+                             f"through your code differ from finite differences of it (a detach(), .data, "
+                             f"NumPy or an in-place change inside breaks the graph):\n{text[:1500]}") from None

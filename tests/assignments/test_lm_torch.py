@@ -1,0 +1,89 @@
+"""lm_torch through the trusted grader: the reference solution earns every point, the release
+none, and each classic mistake loses exactly the tests that catch it."""
+
+from __future__ import annotations
+
+import pytest
+
+from assignment_helpers import failing, solution_sources
+
+pytestmark = pytest.mark.slow
+
+NAME = "lm_torch"
+
+
+def _patched(grade_id: str, changes) -> str:
+    """The reference solution of grade_id with pieces of code replaced: [(old, new), ...]."""
+    source = solution_sources(NAME)[grade_id]
+    for old, new in changes:
+        assert old in source, f"{grade_id}: {old!r} is not in the reference solution"
+        source = source.replace(old, new)
+    return source
+
+
+def test_the_reference_solution_earns_every_point(grade):
+    result = grade(NAME, {gid: "solution" for gid in solution_sources(NAME)})
+    assert result["score"] == result["max_score"] > 0, [t for t in result["tests"] if t["status"] != "passed"]
+    assert result["refusals"] == []
+
+
+def test_the_release_earns_nothing(grade):
+    result = grade(NAME, {})
+    assert result["score"] == 0 and all(t["status"] == "error" for t in result["tests"])
+    assert all("NotImplementedError" in t["message"] for t in result["tests"])
+
+
+def test_a_solution_that_uses_torch_lstm_is_not_run(grade):
+    sources = {gid: "solution" for gid in solution_sources(NAME)}
+    sources["lstm_step"] = ("def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):\n"
+                            "    return torch.lstm_cell(x, (prev_h, prev_c), w_ih, w_hh, b_ih, b_hh)")
+    result = grade(NAME, sources)
+    assert result["functions"]["lstm_step"].startswith("not run: it uses torch.lstm_cell")
+    assert {"test_lstm_step_by_hand", "test_lstm_step_reference", "test_lstm_step_gradcheck"} <= failing(result)
+
+
+# Classic mistakes, each with the graded cells that must catch it (and only those).
+CLASSIC_BUGS = {
+    "the lecture's gate order i, f, o, g instead of torch.nn's i, f, g, o": (
+        "lstm_step", [("a_i, a_f, a_g, a_o = a.chunk(4, dim=1)", "a_i, a_f, a_o, a_g = a.chunk(4, dim=1)")],
+        # seqlib reads the trained weights in torch's order: the evaluation of the training fails too
+        {"test_lstm_step_by_hand", "test_lstm_step_reference", "test_lstm_reference", "test_rnnlm_reference",
+         "test_rnnlm_training_beats_unigram"}),
+    "tanh(c_t) computed in NumPy: the values are right, the graph is cut": (
+        "lstm_step", [("next_h = o * torch.tanh(next_c)",
+                       "next_h = o * torch.from_numpy(np.tanh(next_c.detach().numpy()))")],
+        {"test_lstm_step_gradcheck", "test_lstm_reference", "test_rnnlm_reference"}),
+    "the initial state hx ignored: every sequence starts from zeros": (
+        "LSTM", [("        if hx is None:\n            h = c = input.new_zeros(N, self.hidden_size)\n"
+                  "        else:\n            h, c = hx[0][0], hx[1][0]\n",
+                  "        h = c = input.new_zeros(N, self.hidden_size)\n")],
+        {"test_lstm_shapes", "test_lstm_reference", "test_rnnlm_shapes", "test_rnnlm_reference"}),
+    "the model's state not passed on to the LSTM": (
+        "RNNLM", [("self.rnn(self.embed.weight[tokens], state)", "self.rnn(self.embed.weight[tokens])")],
+        {"test_rnnlm_shapes", "test_rnnlm_reference"}),
+    "h detached, the memory c still attached to the chunk before": (
+        "detach_state", [("    return type(state)(detach_state(s) for s in state)",
+                          "    h, c = state\n    return (h.detach(), c)")],
+        {"test_detach_state_by_hand", "test_detach_state_reference", "test_lm_train_step_truncates",
+         "test_rnnlm_training_beats_unigram"}),
+    "the state not detached, backward(retain_graph=True) to silence the error": (
+        "lm_train_step", [("    loss.backward()\n", "    loss.backward(retain_graph=True)\n"),
+                          ("detach_state(state)", "state")],
+        {"test_lm_train_step_truncates", "test_rnnlm_training_beats_unigram"}),
+    "clip_grad_norm_ called before backward: it clips nothing": (
+        "lm_train_step", [("    loss.backward()\n    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n",
+                           "    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)\n    loss.backward()\n")],
+        {"test_lm_train_step_truncates"}),
+    "the temperature multiplied instead of divided": (
+        "sample", [("logits = log_probs / temperature", "logits = log_probs * temperature")],
+        {"test_sample_distribution"}),
+}
+
+
+@pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
+def test_hidden_tests_catch_a_classic_mistake(grade, bug):
+    grade_id, changes, must_fail = CLASSIC_BUGS[bug]
+    sources = {gid: "solution" for gid in solution_sources(NAME)}
+    sources[grade_id] = _patched(grade_id, changes)
+    result = grade(NAME, sources)
+    assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"
