@@ -9,6 +9,7 @@ from assignment_helpers import failing, solution_sources
 
 pytestmark = pytest.mark.slow
 
+TRAINING = "test_classifier_beats_majority"
 NAME = "classifier_torch"
 
 
@@ -19,18 +20,6 @@ def _patched(grade_id: str, changes) -> str:
         assert old in source, f"{grade_id}: {old!r} is not in the reference solution"
         source = source.replace(old, new)
     return source
-
-
-def test_the_reference_solution_earns_every_point(grade):
-    result = grade(NAME, {gid: "solution" for gid in solution_sources(NAME)})
-    assert result["score"] == result["max_score"] > 0, [t for t in result["tests"] if t["status"] != "passed"]
-    assert result["refusals"] == []
-
-
-def test_the_release_earns_nothing(grade):
-    result = grade(NAME, {})
-    assert result["score"] == 0 and all(t["status"] == "error" for t in result["tests"])
-    assert all("NotImplementedError" in t["message"] for t in result["tests"])
 
 
 def test_a_solution_that_packs_the_batch_is_not_run(grade):
@@ -88,5 +77,6 @@ def test_hidden_tests_catch_a_classic_mistake(grade, bug):
     grade_id, changes, must_fail = CLASSIC_BUGS[bug]
     sources = {gid: "solution" for gid in solution_sources(NAME)}
     sources[grade_id] = _patched(grade_id, changes)
-    result = grade(NAME, sources)
+    # The training test takes most of a grading; it runs where the mistake is meant to break it.
+    result = grade(NAME, sources, skip=() if TRAINING in must_fail else (TRAINING,))
     assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"

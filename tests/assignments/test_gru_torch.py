@@ -13,18 +13,6 @@ pytestmark = pytest.mark.slow
 NAME = "gru_torch"
 
 
-def test_the_reference_solution_earns_every_point(grade):
-    result = grade(NAME, {gid: "solution" for gid in solution_sources(NAME)})
-    assert result["score"] == result["max_score"] > 0, [t for t in result["tests"] if t["status"] != "passed"]
-    assert result["refusals"] == []
-
-
-def test_the_release_earns_nothing(grade):
-    result = grade(NAME, {})
-    assert result["score"] == 0 and all(t["status"] == "error" for t in result["tests"])
-    assert all("NotImplementedError" in t["message"] for t in result["tests"])
-
-
 STEP = ("def gru_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None, reset='after'):\n"
         "    if reset not in ('after', 'before'):\n        raise ValueError(reset)\n"
         "    H = prev_h.shape[1]\n    xw = x @ w_ih.t()\n    hw = prev_h @ w_hh[:2 * H].t()\n    b_hn = 0.0\n"
