@@ -65,6 +65,11 @@ def test_lm_states_are_the_models_own_states():
     _, (h_n, c_n) = model(torch.as_tensor(ids[None]))
     np.testing.assert_allclose(c[-1], torch.tanh(c_n[-1, 0]).detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(h[-1], h_n[0, 0].detach().numpy(), atol=1e-6)
+    both = lm_states(model, ids, which="c", layer="all")
+    assert both.shape == (5, 8)
+    np.testing.assert_allclose(both[:, 4:], c, atol=1e-6)  # unit u is unit u % H of layer u // H
+    with pytest.raises(ValueError, match="layer is 'top'"):
+        lm_states(model, ids, layer="top")
 
 
 def test_c_features_follow_comments_strings_and_if_conditions():
