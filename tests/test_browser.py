@@ -163,7 +163,6 @@ def test_download_menu_offers_the_chapter_as_a_notebook_and_every_link_resolves(
             if text == ".ipynb":
                 nb = nbformat.reads(body, as_version=4)
                 nbformat.validate(nb)
-                md = (html.parent.parent.parent / "book" / f"{chapter}.md")
                 assert nb.metadata["kernelspec"]["name"] == "python3"
                 assert sum(c.cell_type == "code" for c in nb.cells) >= 3, chapter
             else:
