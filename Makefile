@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 MATHJAX := _mathjax/mathjax/tex-chtml.js
 A ?= rnn_numpy
 
-.PHONY: help env book lab notebooks browser test release releases autograde grades feedback clean
+.PHONY: help env book test release releases autograde grades feedback clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,8 @@ _build/.seqlib-stamp: $(LIB_SOURCES)
 book: env _build/.seqlib-stamp ## set up, then build the book into _build/html (chapters executed, cached)
 	$(BIN)/jupyter-book build .
 	@echo "The book: file://$(abspath _build/html/index.html)"
+
+.PHONY: lab notebooks browser
 
 # The chapters as notebooks, made from book/*.md by the book's own converter (jupytext). A notebook
 # is written once and then left alone, so that your work in it survives; `make notebooks` rewrites

@@ -5,7 +5,7 @@ and opened in the distribution's Chromium (`make browser` installs it; nothing i
 here). Each page must load with no error in the console, have its math typeset by the local
 MathJax and every image decoded; search must find the seq2seq chapter for "beam search"; the
 download menu's links must resolve, the .ipynb being a notebook of the chapter; long lines of
-code must scroll or wrap, never be cut off.
+code must scroll or wrap, never be cut off, on screen or in print.
 """
 
 from __future__ import annotations
@@ -188,8 +188,14 @@ def test_long_code_lines_scroll_or_wrap_instead_of_being_cut(browser, site):
         wrapped = browser.execute_script("""
             return Array.from(document.querySelectorAll('div.cell_output pre'))
                 .filter(pre => getComputedStyle(pre).whiteSpace !== 'pre-wrap').length;""")
-        if hidden or wrapped:
-            cut[chapter] = {"cut off": hidden, "outputs that do not wrap": wrapped}
+        # Printed (the download menu's .pdf), nothing can scroll: every line must wrap.
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        printed = browser.execute_script("""
+            return Array.from(document.querySelectorAll('article pre'))
+                .filter(pre => pre.scrollWidth > pre.clientWidth + 1).length;""")
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        if hidden or wrapped or printed:
+            cut[chapter] = {"cut off": hidden, "outputs that do not wrap": wrapped, "cut off in print": printed}
     assert cut == {}, cut
 
 
