@@ -54,6 +54,36 @@ book: env _build/.seqlib-stamp ## set up, then build the book into _build/html (
 	$(BIN)/jupyter-book build .
 	@echo "The book: file://$(abspath _build/html/index.html)"
 
+.PHONY: lab notebooks browser
+
+# The chapters as notebooks, made from book/*.md by the book's own converter (jupytext). A notebook
+# is written once and then left alone, so that your work in it survives; `make notebooks` rewrites
+# them all from the chapters (and loses what you changed there).
+CHAPTER_NOTEBOOKS := $(patsubst book/%.md,notebooks/%.ipynb,$(wildcard book/0*.md))
+notebooks/%.ipynb: | book/%.md
+	$(BIN)/python book/_ext/course_notebooks.py notebooks book/$*.md
+
+notebooks: env ## (re)write notebooks/ from the chapters in book/ (overwrites your edits there)
+	$(BIN)/python book/_ext/course_notebooks.py notebooks $(wildcard book/0*.md)
+
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told (a container or a CI machine often is root).
+AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: env $(CHAPTER_NOTEBOOKS) ## open the chapters (notebooks/) and the assignments (assignments/) in JupyterLab
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(AS_ROOT) $(LAB_ARGS)
+
+# The browser test (tests/test_browser.py) drives the distribution's Chromium with its driver;
+# nothing is downloaded when the tests run. .ci/run always installs them.
+browser: ## install chromium and chromium-driver for the browser test (Debian/Ubuntu, as root or with sudo)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium and chromedriver are installed"; \
+	elif command -v apt-get >/dev/null; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "install Chromium and its WebDriver (chromedriver) with your system's package manager"; exit 1; \
+	fi
+
 test: env ## run the whole test suite (library, notebooks, grading, book build)
 	$(BIN)/python -m pytest
 

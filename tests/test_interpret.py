@@ -7,7 +7,7 @@ import pytest
 
 import torch
 
-from seqlib.interpret import (bracket_depth, correlations, inside_quotes, lm_states, most_correlated_units,
+from seqlib.interpret import (bracket_depth, c_features, correlations, inside_quotes, lm_states, most_correlated_units,
                              position_in_line,
                              text_features)
 
@@ -65,3 +65,40 @@ def test_lm_states_are_the_models_own_states():
     _, (h_n, c_n) = model(torch.as_tensor(ids[None]))
     np.testing.assert_allclose(c[-1], torch.tanh(c_n[-1, 0]).detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(h[-1], h_n[0, 0].detach().numpy(), atol=1e-6)
+    both = lm_states(model, ids, which="c", layer="all")
+    assert both.shape == (5, 8)
+    np.testing.assert_allclose(both[:, 4:], c, atol=1e-6)  # unit u is unit u % H of layer u // H
+    with pytest.raises(ValueError, match="layer is 'top'"):
+        lm_states(model, ids, layer="top")
+
+
+def test_c_features_follow_comments_strings_and_if_conditions():
+    text = 'if (a && (b)) /* it\'s */ x = "(\\""; // c\n#if X\n\telse if(y) z/2; ifdef(q); *//'
+    f = c_features(text)
+    marks = {k: "".join("1" if v else "." for v in f[k]) for k in ("inside comment", "inside string", "inside if condition")}
+    # text:  if (a && (b)) /* it's */ x = "(\""; // cN#if XNTelse if(y) z/2; ifdef(q); *//
+    assert marks["inside comment"] == "...............11111111..............111....................................1"
+    assert marks["inside string"] == ".............................1111............................................"
+    assert marks["inside if condition"] == "...111111111...........................................11...................."
+    np.testing.assert_array_equal(f["comment or quote"], np.maximum(f["inside comment"], f["inside string"]))
+    assert set(f) == {"comment or quote", "inside comment", "inside string", "inside if condition",
+                      "bracket depth", "position in line"}
+
+
+def test_c_features_ignore_an_apostrophe_in_a_comment_and_brackets_in_strings():
+    f = c_features("/* don't */ if (s[0] == ')') return;")
+    assert f["inside string"][:11].sum() == 0  # the apostrophe of don't is prose
+    cond = "".join("1" if v else "." for v in f["inside if condition"])
+    assert cond == "." * 15 + "1" * 12 + "." * 9  # the ')' in quotes does not end the condition
+
+
+def test_the_search_finds_a_planted_comment_unit_in_c():
+    rng = np.random.default_rng(2)
+    text = ("int f(int a) {\n\t/* check the flag */\n\tif (a > 0 && b)\n\t\treturn 1;\n\treturn 0; // none\n}\n") * 15
+    feats = c_features(text)
+    acts = np.tanh(rng.normal(size=(len(text), 32)))
+    acts[:, 5] = feats["comment or quote"] + 0.2 * rng.normal(size=len(text))
+    acts[:, 9] = -feats["inside if condition"] + 0.2 * rng.normal(size=len(text))
+    found = most_correlated_units(acts, feats, k=1)
+    assert found["comment or quote"][0].unit == 5 and found["comment or quote"][0].r > 0.8
+    assert found["inside if condition"][0].unit == 9 and found["inside if condition"][0].r < -0.8

@@ -84,3 +84,18 @@ def test_gradient_norms_from_seqlib_numpy_gradflow():
     ax = plots.plot_gradient_norms(norms, labels=["tanh RNN"])
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), norms.mean(axis=0))
     assert ax.get_lines()[0].get_label() == "tanh RNN"
+
+
+def test_unit_activation_draws_tabs_and_newlines_in_one_cell_each():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from seqlib.plots import plot_unit_activation
+
+    fig, ax = plt.subplots()
+    text = "\tif (x)\n\t\treturn;"
+    plot_unit_activation(text, np.linspace(-1, 1, len(text)), ax=ax)
+    shown = [t.get_text() for t in ax.texts]
+    assert shown[:3] == ["→", "i", "f"] and shown[7] == "↵" and shown[8:10] == ["→", "→"]
+    assert len(shown) == len(text)  # one artist per character: the activations stay aligned
+    plt.close(fig)

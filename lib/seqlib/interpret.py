@@ -2,7 +2,9 @@
 
 Chapter: "Language models", section on visualising what the units learn (Karpathy, Johnson
 and Fei-Fei 2015, "Visualizing and understanding recurrent networks": a cell that is on
-inside quotes, one that counts the position in a line, one that follows bracket depth).
+inside quotes, one that counts the position in a line, one that follows bracket depth, and,
+in a model of the Linux kernel's C, one on inside comments and quotes and one inside the
+condition of an if statement: ``c_features``).
 
 Activations are a NumPy array (T, H), one row per character: ``lm_states`` reads them off a
 seqlib.torch RNNLM; the NumPy engine's states are arrays already. A feature at step t
@@ -15,25 +17,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["lm_states", "inside_quotes", "position_in_line", "bracket_depth", "text_features", "correlations",
-           "most_correlated_units", "Match"]
+__all__ = ["lm_states", "inside_quotes", "position_in_line", "bracket_depth", "text_features", "c_features",
+           "correlations", "most_correlated_units", "Match"]
 
 OPEN, CLOSE = "([{", ")]}"
 
 
-def lm_states(model, ids, which: str = "c", layer: int = -1) -> np.ndarray:
+def lm_states(model, ids, which: str = "c", layer: int | str = -1) -> np.ndarray:
     """The hidden state of every step of a seqlib.torch RNNLM reading ids.
 
     ids: (T,) token ids.  which: "h" (hidden state) or "c" (LSTM cell, shown as tanh(c) as
-    in Karpathy et al. 2015).  layer: which layer of the stack.  Returns (T, H).
+    in Karpathy et al. 2015).  layer: which layer of the stack, or "all" for every layer side
+    by side (unit u of the result is unit u % H of layer u // H).
+    Returns (T, H), or (T, L * H) for layer="all".
     """
     import torch
 
     if which not in ("h", "c"):
         raise ValueError(f"which is {which!r}, expected 'h' or 'c'")
+    if layer != "all" and not isinstance(layer, int):
+        raise ValueError(f"layer is {layer!r}, expected an int or 'all'")
     model.eval()
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(ids), device=device)[None]
+    # One step of one sequence is too small to share: a second CPU thread only waits for the
+    # first (measured on a busy 2-core machine: 5 ms a step with one thread, 50 with two).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = _read_states(model, x, which, layer)
+    finally:
+        torch.set_num_threads(threads)
+    return np.stack(rows)
+
+
+def _read_states(model, x, which, layer) -> list:
+    import torch
+
     state, rows = None, []
     with torch.no_grad():
         for t in range(x.shape[1]):
@@ -44,8 +64,8 @@ def lm_states(model, ids, which: str = "c", layer: int = -1) -> np.ndarray:
                 raise ValueError("which='c' needs an LSTM; this model's state has no cell")
             else:
                 s = state
-            rows.append(s[layer, 0].float().cpu().numpy())
-    return np.stack(rows)
+            rows.append((s[:, 0].reshape(-1) if layer == "all" else s[layer, 0]).float().cpu().numpy())
+    return rows
 
 
 def inside_quotes(text: str, quotes: str = "\"'") -> np.ndarray:
@@ -91,6 +111,79 @@ def text_features(text: str) -> dict[str, np.ndarray]:
     """The lecture's three features of a text, each (T,)."""
     return {"inside quotes": inside_quotes(text), "position in line": position_in_line(text),
             "bracket depth": bracket_depth(text)}
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def c_features(text: str) -> dict[str, np.ndarray]:
+    """Features of C source, each (T,), from one pass of a small lexer.
+
+    - "inside comment": 1.0 after reading the opening ``/*`` or ``//`` up to (not including)
+      the closing ``*/`` (or the newline that ends a ``//`` comment);
+    - "inside string": the same for string and character literals, ``"..."`` and ``'...'``
+      (a backslash escapes the next character);
+    - "comment or quote": either of the two, the lecture's comment-and-quote cell;
+    - "inside if condition": after reading the ``(`` that follows the keyword ``if`` (not a
+      preprocessor ``#if``) up to (not including) its matching ``)``;
+    - "bracket depth" and "position in line", as for any text.
+
+    Quotes inside comments and brackets inside comments or strings are text, not syntax.
+    """
+    T = len(text)
+    comment, string, condition = np.zeros(T), np.zeros(T), np.zeros(T)
+    state = "code"            # code, block, line, string
+    block_open = -1           # where the "*" of the open block comment is
+    slash = -2                # where the last "/" read as code is (it may open a comment)
+    quote = ""                # the delimiter of the open literal
+    escaped = False
+    wants_paren = False       # just read the keyword if, waiting for its "("
+    cond_depth = 0            # open parentheses of the current if condition
+    line_start = 0
+    for t, ch in enumerate(text):
+        prev = text[t - 1] if t else ""
+        if state == "block":
+            if prev == "*" and ch == "/" and t - 1 > block_open:
+                state = "code"
+        elif state == "line":
+            if ch == "\n":
+                state = "code"
+        elif state == "string":
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote or ch == "\n":  # an unterminated literal ends with its line
+                state = "code"
+        else:
+            opener = slash == t - 1  # the previous character was a "/" of code
+            if opener and ch == "*":
+                state, block_open = "block", t
+            elif opener and ch == "/":
+                state = "line"
+            elif ch == "/":
+                slash = t
+            elif ch in "\"'":
+                state, quote, escaped = "string", ch, False
+            elif ch == "(" and (wants_paren or cond_depth):
+                cond_depth += 1
+                wants_paren = False
+            elif ch == ")" and cond_depth:
+                cond_depth -= 1
+            elif (ch == "f" and prev == "i" and (t < 2 or not _is_word(text[t - 2]))
+                  and not text[line_start:t - 1].strip().startswith("#")):
+                wants_paren = True  # "if" so far; a following letter makes it another word
+            elif not ch.isspace():
+                wants_paren = False
+        if ch == "\n":
+            line_start = t + 1
+        comment[t] = state in ("block", "line")
+        string[t] = state == "string"
+        condition[t] = cond_depth > 0
+    return {"comment or quote": np.maximum(comment, string), "inside comment": comment,
+            "inside string": string, "inside if condition": condition,
+            "bracket depth": bracket_depth(text), "position in line": position_in_line(text)}
 
 
 def correlations(activations, feature) -> np.ndarray:

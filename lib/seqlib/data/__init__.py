@@ -1,13 +1,13 @@
 """Real corpora that load offline once fetched: the course's named datasets.
 
-Chapters: "Language models" (``python-stdlib``, ``shakespeare``), "Sequence to sequence"
-(``en-ru-numbers``, ``en-ru-help``), "Stacked and bidirectional RNNs / sentence
-classification" (``sentiment``). From a dataset to the id arrays of a model (vocabularies
+Chapters: "Language models" (``python-stdlib``, ``shakespeare``, ``linux-kernel``, ``latex``),
+"Sequence to sequence" (``en-ru-numbers``, ``en-ru-help``), "Stacked and bidirectional RNNs /
+sentence classification" (``sentiment``). From a dataset to the id arrays of a model (vocabularies
 built on train only): ``seqlib.data.prepare``; batching: ``seqlib.data.batching``.
 
     >>> from seqlib import data
     >>> data.names()
-    ['en-ru-help', 'en-ru-numbers', 'python-stdlib', 'sentiment', 'shakespeare']
+    ['en-ru-help', 'en-ru-numbers', 'latex', 'linux-kernel', 'python-stdlib', 'sentiment', 'shakespeare']
     >>> text = data.load("python-stdlib", "train")      # str
     >>> pairs = data.load("en-ru-numbers", "test")      # [(english, russian), ...]
 

@@ -1,6 +1,6 @@
 """The named datasets of the course and how they are loaded, fetched and described.
 
-Chapters: "Language models" (python-stdlib, shakespeare), "Sequence to sequence"
+Chapters: "Language models" (python-stdlib, shakespeare, linux-kernel, latex), "Sequence to sequence"
 (en-ru-numbers, en-ru-help), "Stacked and bidirectional RNNs / sentence classification"
 (sentiment). See ``seqlib.data`` for the public functions.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from seqlib.data import corpora, sentiment, translation
+from seqlib.data import corpora, sentiment, sources, translation
 from seqlib.data.cache import Archive, DatasetUnavailable, cache_dir, sha256_text
 from seqlib.data.splits import PAIR_SPLIT, TEXT_SPLIT, dedupe, split_items, split_text
 
@@ -105,7 +105,10 @@ def build(name: str, download: bool = True):
     data = None
     if ds.memo and memo.exists():
         try:
-            data = [tuple(x) for x in json.loads(memo.read_text(encoding="utf-8"))]
+            raw = json.loads(memo.read_text(encoding="utf-8"))
+            if ds.kind == "text" and not isinstance(raw, str):
+                raise ValueError("a text memo must hold one string")
+            data = raw if ds.kind == "text" else [tuple(x) for x in raw]
         except (OSError, ValueError):
             data = None  # a damaged memo is rebuilt, never trusted
     if data is None:
@@ -200,6 +203,8 @@ HELP_RU = Archive("debian", "libreoffice-help-ru", "4:7.4.7-1+deb12u14",
                   "5a2f75d5b0dfcf660275070647af528a81be28b5d3e9c3ec2d419ef5518db7a2", 3_376_812)
 
 TEXT_SPLIT_DOC = "contiguous by character position: first 90% train, next 5% valid, last 5% test (cuts moved to the next newline)"
+DEBIAN_NOTES = ("Debian replaces a package version at a point release or when a security update lands; "
+                "if the pinned version is gone from the mirror, take the file from snapshot.debian.org")
 PAIR_SPLIT_DOC = "exact duplicate sources removed (first kept), then a seeded shuffle: 80% train, 10% valid, 10% test"
 
 
@@ -289,8 +294,7 @@ register(Dataset(
     memo=True,
     content_sha256="b84c6c4e1bdca24f178dd7bb8b8a81237a4ac17a385f77aeed5184b9903fc19d",
     content_seen_on="recipe 1",
-    notes="Debian replaces a package version when a security update lands; if the pinned "
-          "version is gone from the mirror, take the file from snapshot.debian.org",
+    notes=DEBIAN_NOTES,
 ))
 
 register(Dataset(
@@ -308,6 +312,48 @@ register(Dataset(
     build=lambda paths: sentiment.vader_movie_reviews(paths[0]),
     archives=(VADER,),
     content_sha256="359893e8754c71529d4f12a0dd6d59f973b0a36adced5c82f02f8007e1a848aa",
+    content_seen_on="recipe 1",
+))
+
+LINUX_SOURCE = Archive("debian", "linux-source-6.1", "6.1.176-1", "linux-source-6.1_6.1.176-1_all.deb",
+                       "9305d1a151b8e83dcb88aa11361e7b9513f0c252bdf7f5647e4542762d99c094", 139_131_140)
+CPP_ANNOTATIONS = Archive("debian", "c++-annotations-latex", "12.2.0-2", "c++-annotations-latex_12.2.0-2_all.deb",
+                          "b2e3336f58bac344242ec7c6011d756e25e33d4dc657fdfc91e4035002817253", 1_078_476)
+
+register(Dataset(
+    name="linux-kernel",
+    summary="The Linux kernel's kernel/**/*.c (Linux 6.1) as one character corpus of C",
+    kind="text",
+    source="Debian package linux-source-6.1 6.1.176-1 (apt-get download, not installed): the files "
+           "kernel/**/*.c of usr/src/linux-source-6.1.tar.xz, sorted by path, each after a "
+           "'// ==== path ====' line",
+    licence="GPL-2.0 (the Linux kernel; see each file's SPDX line)",
+    citation="The Linux kernel 6.1 with Debian patches, Debian package linux-source-6.1 6.1.176-1",
+    size="139 MB .deb (read once, about 15 s, then kept as a 10.9 MB memo); 408 files, 10,893,398 "
+         "characters, 102 distinct",
+    split=TEXT_SPLIT_DOC + "; files in sorted path order",
+    build=lambda paths: sources.linux_kernel_text(paths[0]),
+    archives=(LINUX_SOURCE,),
+    memo=True,
+    content_sha256="21c70c4d8693faed294f872959c435031262752b91af7f39e7ef9b09dfcd8ab9",
+    content_seen_on="recipe 1",
+    notes=DEBIAN_NOTES,
+))
+
+register(Dataset(
+    name="latex",
+    summary="The LaTeX source of the C++ Annotations, a whole book, as one character corpus",
+    kind="text",
+    source="usr/share/doc/c++-annotations/cplusplus.latex.gz of the Debian package "
+           "c++-annotations-latex 12.2.0-2 (apt-get download, not installed)",
+    licence="GPL-2+ (Frank B. Brokken, University of Groningen)",
+    citation="F. B. Brokken, C++ Annotations 12.2.0, https://fbb-git.github.io/cppannotations/ "
+             "(Debian package c++-annotations-latex)",
+    size="1.1 MB .deb; 2,926,108 characters, 97 distinct",
+    split=TEXT_SPLIT_DOC,
+    build=lambda paths: sources.latex_book_text(paths[0]),
+    archives=(CPP_ANNOTATIONS,),
+    content_sha256="12fae0e0ccbe6cc4ac99f8b2d00a7de3cabe15f417a393650a908c3fe8a2d246",
     content_seen_on="recipe 1",
 ))
 

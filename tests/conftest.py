@@ -1,0 +1,99 @@
+"""The built book, shared by the tests that read it: tests/test_book.py (the HTML), tests/test_browser.py
+(the pages in Chromium) and tests/test_launch.py (the launch buttons of an instructor's fork).
+
+The book is built once per test session, from scratch, with warnings as errors: a clean build
+executes every chapter (most of the time of `make test`). The launch-button build reuses that
+build's execution cache, so no chapter runs twice.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD_LOG = "book-build-times.txt"
+
+
+def jupyter_book(source: Path, out: Path, config: Path | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """Run `jupyter-book build` strictly (-W -n --keep-going) into out; returns (result, seconds)."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--path-output", str(out),
+           "-W", "-n", "--keep-going"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    start = time.perf_counter()
+    # 25 minutes: the clean build takes under 10 on a quiet 2-core machine; a shared one is slower
+    timeout = float(os.environ.get("SEQLIB_BOOK_TIMEOUT", 1500))
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return result, time.perf_counter() - start
+
+
+def _record(tmp_path_factory, name: str, seconds: float) -> None:
+    log = tmp_path_factory.getbasetemp() / BUILD_LOG
+    with open(log, "a") as f:
+        f.write(f"{name}: {seconds:.1f} s\n")
+    print(f"\n{name}: {seconds:.1f} s (also in {log})")
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory) -> Path:
+    """The output folder of a clean, strict build of the book: <out>/_build/html and its cache.
+
+    SEQLIB_BOOK_BUILD=<folder>/_build reuses a book built before (to work on these tests
+    without waiting for a build); make test and CI never set it.
+    """
+    if os.environ.get("SEQLIB_BOOK_BUILD"):
+        return Path(os.environ["SEQLIB_BOOK_BUILD"])
+    if not (REPO / "_mathjax" / "mathjax" / "tex-chtml.js").is_file():
+        pytest.fail("MathJax is not in _mathjax/: run `make env` (make test does) first")
+    out = tmp_path_factory.mktemp("book")
+    # A fresh output folder: no cached execution, no earlier build to hide old warnings.
+    result, seconds = jupyter_book(REPO, out)
+    _record(tmp_path_factory, "clean book build", seconds)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
+    return out / "_build"
+
+
+@pytest.fixture(scope="session")
+def html(book_build) -> Path:
+    return book_build / "html"
+
+
+FORK = {"url": "https://github.com/example-course/seq-models", "hub": "https://hub.example.edu"}
+
+
+@pytest.fixture(scope="session")
+def fork() -> dict:
+    """The repository and JupyterHub of the instructor's fork that launch_html is built for."""
+    return dict(FORK)
+
+
+@pytest.fixture(scope="session")
+def launch_html(book_build, tmp_path_factory) -> Path:
+    """The book as an instructor's fork builds it: repository.url and a JupyterHub set.
+
+    Execution reuses the clean build's jupyter-cache (execute_notebooks: cache, same cache
+    folder): every chapter is found there, so nothing is executed again.
+    """
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    config["repository"] = {"url": FORK["url"], "branch": "main", "path_to_book": ""}
+    config["launch_buttons"]["jupyterhub_url"] = FORK["hub"]
+    config["execute"]["execute_notebooks"] = "cache"
+    config["execute"]["cache"] = str(book_build / ".jupyter_cache")
+    config["sphinx"]["local_extensions"] = {name: str(REPO / path)
+                                            for name, path in config["sphinx"]["local_extensions"].items()}
+    folder = tmp_path_factory.mktemp("fork")
+    path = folder / "_config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result, seconds = jupyter_book(REPO, folder / "out", config=path)
+    _record(tmp_path_factory, "launch-button build (cached execution)", seconds)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
+    assert "Executing notebook" not in result.stdout, "the launch build executed a chapter again"
+    return folder / "out" / "_build" / "html"
