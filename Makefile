@@ -84,8 +84,11 @@ browser: ## install chromium and chromium-driver for the browser test (Debian/Ub
 		echo "install Chromium and its WebDriver (chromedriver) with your system's package manager"; exit 1; \
 	fi
 
-test: env ## run the whole test suite (library, notebooks, grading, book build)
-	$(BIN)/python -m pytest
+# Two workers: one builds the book and reads it (the longest part), the other runs the rest;
+# each file's tests stay in one worker, in order (tests/conftest.py groups them).
+TEST_WORKERS ?= 2
+test: env ## run the whole test suite (library, notebooks, grading, book build), in TEST_WORKERS processes
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 release: env ## regenerate assignments/ from solutions/ (all, or one with A=name)
 	@if [ "$(origin A)" = "command line" ]; then names="$(A)"; else names="$$(ls solutions)"; fi; \

@@ -97,3 +97,26 @@ def launch_html(book_build, tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
     assert "Executing notebook" not in result.stdout, "the launch build executed a chapter again"
     return folder / "out" / "_build" / "html"
+
+
+# The files whose tests read the built book: under pytest-xdist they share one worker, so the
+# book is built once.
+BOOK_TEST_FILES = {"tests/test_book.py", "tests/test_browser.py", "tests/test_launch.py"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Group the suite for `make test`'s two workers (pytest -n 2 --dist loadgroup).
+
+    Each file's tests run in one worker, in order: nbval's cells of one notebook share a
+    kernel, and a module's fixtures (a trained model, a graded class) are built once. The
+    book's tests form one group and go first (with --no-loadscope-reorder): the clean build is
+    the longest thing the suite does, and the other worker runs everything else meanwhile.
+    """
+    def group(item) -> str:
+        path = Path(str(item.fspath)).resolve()
+        path = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
+        return "book" if path in BOOK_TEST_FILES else path
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(name=group(item)))
+    items.sort(key=lambda item: group(item) != "book")      # stable: the rest keep their order
