@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[course,test]'
 	$(BIN)/python -m pip check
 	@$(MAKE) --no-print-directory sandbox-tool
+	@$(MAKE) --no-print-directory browser || true
 	touch $@
 
 # Grading runs students' code in bubblewrap. Installed here where that is possible (root, or
@@ -77,18 +78,18 @@ lab: env $(CHAPTER_NOTEBOOKS) ## open the chapters (notebooks/) and the assignme
 browser: ## install chromium and chromium-driver for the browser test (Debian/Ubuntu, as root or with sudo)
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
 		echo "chromium and chromedriver are installed"; \
-	elif command -v apt-get >/dev/null; then \
-		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
 		$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else \
-		echo "install Chromium and its WebDriver (chromedriver) with your system's package manager"; exit 1; \
+		echo "note: the browser test needs Chromium and its WebDriver: sudo apt-get install chromium chromium-driver"; exit 1; \
 	fi
 
 # Two workers: one builds the book and reads it (the longest part), the other runs the rest;
 # each file's tests stay in one worker, in order (tests/conftest.py groups them).
 TEST_WORKERS ?= 2
 test: env ## run the whole test suite (library, notebooks, grading, book build), in TEST_WORKERS processes
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 release: env ## regenerate assignments/ from solutions/ (all, or one with A=name)
 	@if [ "$(origin A)" = "command line" ]; then names="$(A)"; else names="$$(ls solutions)"; fi; \

@@ -17,6 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # `make test`'s workers share the machine's cores: each one, and every kernel and build it
+    # starts, gets its share of threads instead of all of them (before anything imports torch).
+    _threads = max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, str(_threads))
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD_LOG = "book-build-times.txt"
 
@@ -101,22 +108,35 @@ def launch_html(book_build, tmp_path_factory) -> Path:
 
 # The files whose tests read the built book: under pytest-xdist they share one worker, so the
 # book is built once.
-BOOK_TEST_FILES = {"tests/test_book.py", "tests/test_browser.py", "tests/test_launch.py"}
+BOOK_TEST_FILES = ("tests/test_book.py", "tests/test_browser.py", "tests/test_launch.py")
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Group the suite for `make test`'s two workers (pytest -n 2 --dist loadgroup).
+def _scope(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return "book" if path in BOOK_TEST_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test`'s two workers (pytest -n 2 --dist loadfile): xdist's loadfile, plus one rule.
 
     Each file's tests run in one worker, in order: nbval's cells of one notebook share a
     kernel, and a module's fixtures (a trained model, a graded class) are built once. The
-    book's tests form one group and go first (with --no-loadscope-reorder): the clean build is
-    the longest thing the suite does, and the other worker runs everything else meanwhile.
+    three files that read the built book form one unit, so the book is built once. (Not
+    xdist_group marks: pytest-xdist 3.8 writes them into node ids in a way pytest 9 ignores.)
     """
-    def group(item) -> str:
-        path = Path(str(item.fspath)).resolve()
-        path = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
-        return "book" if path in BOOK_TEST_FILES else path
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(name=group(item)))
-    items.sort(key=lambda item: group(item) != "book")      # stable: the rest keep their order
+    class FilesAndTheBook(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return FilesAndTheBook(config, log)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The book's tests go first (make test passes --no-loadscope-reorder): the clean build is
+    the longest thing the suite does, and the other worker runs everything else meanwhile."""
+    items.sort(key=lambda item: _scope(item.nodeid) != "book")    # stable: the rest keep their order

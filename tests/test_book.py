@@ -85,7 +85,11 @@ def test_recurrence_is_shown_to_be_slower_than_the_same_arithmetic_all_at_once(h
     chapter = _text(html, "01_vanilla_rnn")
     ms = _floats(r"(?:recurrent, one step after another|the same arithmetic, all at once): +(\d+\.\d+) ms", chapter)
     ratio = float(re.search(r"the recurrence is (\d+\.\d) times slower", chapter).group(1))
-    assert len(ms) == 2 and ms[0] > ms[1] and ratio >= 2, (ms, ratio)
+    # The page's claim is "slower", measured on the machine that built it; how much slower
+    # depends on the machine and its load (bench/, not a test, measures speed), so the test
+    # holds the page to its own printed numbers.
+    assert len(ms) == 2 and ms[0] > ms[1], ms
+    assert abs(ratio - ms[0] / ms[1]) <= 0.05 + 0.01 * ratio, (ms, ratio)
     assert "recurrent computation is slow" in chapter
 
 
