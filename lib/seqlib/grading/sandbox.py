@@ -141,6 +141,9 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     for f in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group"):
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
+    # The scratch tmpfs first: a Python or a virtual environment under /tmp (a clone in /tmp,
+    # say) is then bound on top of it instead of being hidden by it.
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp"]
     for root in _python_roots():
         if not root.startswith("/usr/"):
             cmd += ["--ro-bind", root, root]
@@ -149,8 +152,7 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
             cmd += ["--tmpfs", d]
     cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--ro-bind", str(CHANNEL), "/worker/channel.py",
             "--ro-bind", str(HARNESS), "/worker/harness.py",
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(limits.scratch_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
+            "--chdir", "/tmp", "--clearenv",
             "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
             "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONHASHSEED", "0"]
