@@ -72,3 +72,15 @@ def grade(course, tmp_path_factory):
 def failing(result: dict) -> set[str]:
     """The grade_ids of the tests that ran and did not pass."""
     return {t["grade_id"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
+
+
+def assert_mistake_caught(grade, name: str, bug: str, grade_id: str, source: str, must_fail: set[str],
+                          training: str | None = None) -> None:
+    """Grade the reference solution with the cell grade_id replaced by source (a classic mistake):
+    exactly the tests in must_fail fail. training names a slow training test, which runs only
+    where the mistake is meant to break it (it takes most of a grading)."""
+    sources = {gid: "solution" for gid in solution_sources(name)}
+    sources[grade_id] = source
+    skip = () if training is None or training in must_fail else (training,)
+    result = grade(name, sources, skip=skip)
+    assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assignment_helpers import failing, solution_sources
+from assignment_helpers import assert_mistake_caught
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,4 @@ CLASSIC_BUGS = {
 @pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
 def test_hidden_tests_catch_a_classic_mistake(grade, bug):
     name, grade_id, source, must_fail = CLASSIC_BUGS[bug]
-    sources = {gid: "solution" for gid in solution_sources(name)}
-    sources[grade_id] = source
-    result = grade(name, sources)
-    assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"
+    assert_mistake_caught(grade, name, bug, grade_id, source, must_fail)

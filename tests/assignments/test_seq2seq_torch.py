@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assignment_helpers import failing, solution_sources
+from assignment_helpers import assert_mistake_caught, solution_sources
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +73,4 @@ CLASSIC_BUGS = {
 
 @pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
 def test_hidden_tests_catch_a_classic_mistake(grade, bug):
-    grade_id, source, must_fail = CLASSIC_BUGS[bug]
-    sources = {gid: "solution" for gid in REF}
-    sources[grade_id] = source
-    # The training test takes most of a grading; it runs where the mistake is meant to break it.
-    result = grade(NAME, sources, skip=() if TRAINING in must_fail else (TRAINING,))
-    assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"
+    assert_mistake_caught(grade, NAME, bug, *CLASSIC_BUGS[bug], training=TRAINING)
