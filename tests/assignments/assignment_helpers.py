@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from seqlib.grading.job import grade_submission
+from seqlib.grading.results import SubmissionResult
 from seqlib.grading.sandbox import SandboxUnavailable, check_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def grade(course, tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     count = [0]
 
-    def run(name: str, sources: dict[str, str], skip=()) -> dict:
+    def run(name: str, sources: dict[str, str], skip=()) -> SubmissionResult:
         release = json.loads((course / "assignments" / name / f"{name}.ipynb").read_text(encoding="utf-8"))
         reference = solution_sources(name)
         for cell in release["cells"]:
@@ -69,9 +70,9 @@ def grade(course, tmp_path_factory):
     return run
 
 
-def failing(result: dict) -> set[str]:
+def failing(result: SubmissionResult) -> set[str]:
     """The grade_ids of the tests that ran and did not pass."""
-    return {t["grade_id"] for t in result["tests"] if t["status"] not in ("passed", "skipped")}
+    return {t.grade_id for t in result.tests if t.status not in ("passed", "skipped")}
 
 
 def assert_mistake_caught(grade, name: str, bug: str, grade_id: str, source: str, must_fail: set[str],

@@ -28,7 +28,7 @@ def test_a_solution_that_packs_the_batch_is_not_run(grade):
                                          "    def forward(self, input, hx=None, lengths=None):\n"
                                          "        from torch.nn.utils.rnn import pack_padded_sequence\n")])
     result = grade(NAME, sources)
-    assert result["functions"]["LSTM"].startswith("not run: it uses pack_padded_sequence")
+    assert result.functions["LSTM"].startswith("not run: it uses pack_padded_sequence")
     assert "test_lstm_reference" in failing(result)
 
 

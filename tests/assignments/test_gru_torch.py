@@ -87,9 +87,9 @@ def test_a_step_that_uses_torchs_gru_is_not_run(grade, how):
     sources = {gid: "solution" for gid in solution_sources(NAME)}
     sources["gru_step"] = TORCH_GRU[how]
     result = grade(NAME, sources)
-    assert result["functions"]["gru_step"].startswith("not run: it uses"), result["functions"]
+    assert result.functions["gru_step"].startswith("not run: it uses"), result.functions
     # the sequence calls gru_step, so nothing passes but nothing else is refused
     assert failing(result) == STEP_TESTS | FORWARD_TESTS
-    assert result["functions"]["gru_forward_autograd"] == "ok"
-    by_hand = next(t for t in result["tests"] if t["grade_id"] == "test_gru_step_by_hand")
-    assert by_hand["message"].startswith("gru_step is not defined: its solution cell was not run: it uses "), by_hand
+    assert result.functions["gru_forward_autograd"] == "ok"
+    by_hand = next(t for t in result.tests if t.grade_id == "test_gru_step_by_hand")
+    assert by_hand.message.startswith("gru_step is not defined: its solution cell was not run: it uses "), by_hand

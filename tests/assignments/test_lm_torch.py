@@ -27,7 +27,7 @@ def test_a_solution_that_uses_torch_lstm_is_not_run(grade):
     sources["lstm_step"] = ("def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):\n"
                             "    return torch.lstm_cell(x, (prev_h, prev_c), w_ih, w_hh, b_ih, b_hh)")
     result = grade(NAME, sources)
-    assert result["functions"]["lstm_step"].startswith("not run: it uses torch.lstm_cell")
+    assert result.functions["lstm_step"].startswith("not run: it uses torch.lstm_cell")
     assert {"test_lstm_step_by_hand", "test_lstm_step_reference", "test_lstm_step_gradcheck"} <= failing(result)
 
 

@@ -83,3 +83,12 @@ def test_expect_gradcheck_runs_torch_gradcheck_on_the_functions_own_autograd():
     grading.expect_gradcheck("good", good, [x, w], fast_mode=True)
     with pytest.raises(ValueError, match="float64"):
         grading.expect_gradcheck("good", good, [x.float(), w.float()])
+
+
+def test_a_non_finite_expected_value_is_an_error_not_a_pass():
+    for bad in (np.nan, np.inf):
+        with pytest.raises(grading.CheckError, match="expected value contains NaN"):
+            grading.expect_close("h", np.array([bad]), np.array([bad]))  # NaN "matches" NaN: never
+    # a gradient check of a function that returns NaN: the finite differences are NaN too
+    with pytest.raises(grading.CheckError):
+        grading.expect_gradient("dx", lambda x: x * np.nan, [np.ones(3)], 0, np.zeros(3), np.ones(3))

@@ -148,7 +148,51 @@ SUBMISSIONS = {
     "exit_after_def": (_with(HONEST, rnn_step_forward=HONEST["rnn_step_forward"] + "\nraise SystemExit(0)"), 13),
     "copycat": ({k: re.sub(r"\bstate\b", "cur", re.sub(r"\bouts\b", "hs", v)) for k, v in HONEST.items()}, 13),
     "reference_copy": (None, 13),  # the instructor's own solution cells, filled in below
+    # Honest habits: each costs nothing, as in Jupyter.
+    "display_debug": (_with(HONEST, rnn_step_forward=HONEST["rnn_step_forward"].replace(
+        "    pre = np.dot", "    display(x.shape)\n    pre = np.dot")), 13),
+    "time_magic": (_with(HONEST, rnn_forward="%%time\n" + HONEST["rnn_forward"]), 13),
+    "magics_and_shell": (_with(HONEST, rnn_step_forward="%matplotlib inline\n%load_ext autoreload\n%autoreload 2\n"
+                               "!pip install numpy\nfiles = !ls\n" + HONEST["rnn_step_forward"]), 13),
+    "inspect_source": (_with(HONEST, rnn_backward=HONEST["rnn_backward"] + "\nimport inspect\n"
+                             "print(inspect.getsource(rnn_backward).splitlines()[0])"), 13),
+    "def_then_loop": (_with(HONEST, rnn_step_forward=HONEST["rnn_step_forward"] + "\nwhile True:\n    pass"), 13),
+    "surrogate": (_with(HONEST, rnn_step_backward=HONEST["rnn_step_backward"].replace(
+        '    g = dnext_h', '    raise ValueError("caf\ud800 " + "\udcff" * 3)\n    g = dnext_h')), 6),
+    # Hostile: each gets exactly its honest control's score (named in CONTROLS), and the kernel says what it refused.
+    "environ_leak": (_with(HONEST, rnn_step_backward=HONEST["rnn_step_backward"].replace(
+        '    g = dnext_h', '    raise ValueError(open("/proc/1/environ", "rb").read().decode(errors="replace")'
+        ' + repr(dict(__import__("os").environ)))\n    g = dnext_h')), 6),
+    "fork_bomb": (_with(HONEST, rnn_forward="import os, ctypes\nfor _ in range(1000):\n    try:\n        os.fork()\n"
+                        "    except OSError:\n        break\nctypes.CDLL(None).fork()\n" + HONEST["rnn_forward"]), 13),
+    "memfd_hog": (_with(HONEST, rnn_forward="import os\ntry:\n    fd = os.memfd_create('hog')\n"
+                        "    os.ftruncate(fd, 8 << 30)\nexcept OSError:\n    pass\n" + HONEST["rnn_forward"]), 13),
+    "shm_symlink": (_with(HONEST, rnn_forward="import os\ntry:\n    os.symlink('/dev/shm/hog', '/tmp/hog')\n"
+                          "    with open('/tmp/hog', 'wb') as f:\n        for _ in range(200):\n"
+                          "            f.write(b'x' * (1 << 20))\nexcept OSError:\n    pass\n" + HONEST["rnn_forward"]), 13),
+    "hook_off": (_with(HONEST, rnn_forward="import gc, subprocess, sys\nfor o in gc.get_objects():\n"
+                       "    if isinstance(o, dict) and 'inside' in o:\n        o['inside'] = True\n"
+                       "try:\n    subprocess.run(['sh', '-c', 'cat /proc/1/environ'])\nexcept OSError:\n    pass\n"
+                       + HONEST["rnn_forward"]), 13),
+    "in_place_vandal": (_with(HONEST, rnn_forward=HONEST["rnn_forward"].replace(
+        "    outs, steps = [], []", "    for a in (x, h0, Wx, Wh, b):\n        a[...] = 0\n    outs, steps = [], []")), 7),
+    "in_place_control": (_with(HONEST, rnn_forward=HONEST["rnn_forward"].replace(
+        "    outs, steps = [], []", "    x, h0, Wx, Wh, b = (np.zeros_like(a) for a in (x, h0, Wx, Wh, b))\n"
+        "    outs, steps = [], []")), 7),
+    "nan_forward": (_with(ZEROS, rnn_step_forward="def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+                          "    return np.full((x.shape[0], Wh.shape[0]), np.nan), (x.shape, Wx.shape)"), 1),
+    "forward_raises": (_with(ZEROS, rnn_step_forward="def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+                             "    raise NotImplementedError"), 1),  # NaN expected values made no test pass
+    "zeros": (ZEROS, 2),
+    "amplify": (_wrap_backward("    import os\n    from channel import pack\n"
+                               "    os.write(4, pack({'ok': [{'$a': 0}] * 200_000, 'output': 0}, [np.zeros(10**6)]))"), 9),
 }
+# A hostile submission and the honest one it must score exactly as.
+CONTROLS = {"environ_leak": "raises", "fork_bomb": "honest", "memfd_hog": "honest", "shm_symlink": "honest",
+            "hook_off": "honest", "in_place_vandal": "in_place_control", "amplify": "suicide",
+            "patch_grading": "zeros", "nan_forward": "forward_raises", "forge": "blank", "snoop": "honest", "network": "honest"}
+UNREADABLE = ("unreadable", "link_file", "link_folder", "fifo")
+SECRET = "grader-secret-7f3a"  # in the grader's environment: no result, table or feedback may show it
 
 
 def _source_solutions(course: Path) -> dict[str, str]:
@@ -187,7 +231,8 @@ def _submit(course: Path, student: str, release: dict, code: dict) -> None:
 
 def _run(args, course, **kw):
     env = dict(os.environ, SEQLIB_CALL_TIMEOUT="3", SEQLIB_LOAD_TIMEOUT="2", SEQLIB_TEST_TIMEOUT="20",
-               SEQLIB_WORKER_MEMORY_MB="512")
+               SEQLIB_WORKER_MEMORY_MB="512", SEQLIB_E2E_SECRET=SECRET)
+    env.update(kw.pop("env", {}))
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run(args, cwd=course, env=env, capture_output=True, text=True, timeout=900, **kw)
 
@@ -211,9 +256,22 @@ def graded(tmp_path_factory):
     broken = course / "submitted" / "unreadable" / A
     broken.mkdir(parents=True)
     (broken / f"{A}.ipynb").write_text('{"cells": [', encoding="utf-8")
+    # A notebook that is a link to the instructor's solutions, a folder that is one, and a FIFO:
+    # none is a student's notebook, none may be read as one or block the run.
+    for name in ("link_file", "link_folder", "fifo"):
+        (course / "submitted" / name).mkdir()
+    (course / "submitted" / "link_file" / A).mkdir()
+    (course / "submitted" / "link_file" / A / f"{A}.ipynb").symlink_to(course / "solutions" / A / f"{A}.ipynb")
+    (course / "submitted" / "link_folder" / A).symlink_to(course / "solutions" / A)
+    (course / "submitted" / "fifo" / A).mkdir()
+    os.mkfifo(course / "submitted" / "fifo" / A / f"{A}.ipynb")
+    # nbgrader's timestamps: one as `nbgrader collect` writes it, one that a stray editor mangled
+    (course / "submitted" / "honest" / A / "timestamp.txt").write_text("2026-12-01 09:30:00.000000 UTC")
+    (course / "submitted" / "display_debug" / A / "timestamp.txt").write_bytes(b"\xff\x00 not a time \x1b[2J")
 
     first = _run([sys.executable, "-m", "seqlib.grading", "autograde", A, "--jobs", "2"], course)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "seccomp with kernel-reported refusals" in first.stdout, first.stdout  # what held, said
     results = {p.stem: p.read_bytes() for p in (course / "grades" / A).glob("*.json")}
     exported = _run([sys.executable, "-m", "nbgrader", "export", "--to", "grades/grades.csv"], course)
     assert exported.returncode == 0, exported.stderr
@@ -232,15 +290,44 @@ EXPECTED = {s: score for s, (_, score) in SUBMISSIONS.items()}
 
 def test_every_submission_gets_the_score_its_own_code_earns(graded):
     rows = _summary(graded["course"])
-    got = {s: float(r["score"]) for s, r in rows.items() if s != "unreadable"}
+    got = {s: float(r["score"]) for s, r in rows.items() if s not in UNREADABLE}
     assert got == {s: float(v) for s, v in EXPECTED.items()}
+    for s in UNREADABLE:
+        assert (rows[s]["score"], rows[s]["status"]) == ("0", "NOT GRADED"), rows[s]
+    assert "symbolic link" in rows["link_file"]["problem"] and "regular file" in rows["fifo"]["problem"]
+    assert "folder is a symbolic link" in rows["link_folder"]["problem"]
     assert all(r["max_score"] == "13" for r in rows.values())
+    for hostile, control in CONTROLS.items():
+        assert got[hostile] == got[control], (hostile, control)
+
+
+def test_no_text_of_the_graders_environment_reaches_a_result_or_the_feedback(graded):
+    course = graded["course"]
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in course.rglob("*")
+             if p.is_file() and p.suffix in (".json", ".csv", ".html", ".ipynb") and "submitted" not in p.parts]
+    texts += [graded["first"].stdout, graded["first"].stderr]
+    assert len(texts) > 3 * len(EXPECTED)
+    assert not [t[:80] for t in texts if SECRET in t]
+    leak = json.loads((course / "grades" / A / "environ_leak.json").read_text())
+    message = next(t["message"] for t in leak["tests"] if t["status"] == "error")
+    assert "PATH=/usr/bin:/bin" in message  # the student did read bubblewrap's environment: an empty one
+
+
+def test_submission_times_drive_the_gradebook_and_a_bad_one_costs_nothing(graded):
+    import sqlite3
+
+    with sqlite3.connect(graded["course"] / "gradebook.db") as db:
+        stamps = dict(db.execute("SELECT student.id, submitted_assignment.timestamp FROM submitted_assignment "
+                                 "JOIN student ON student.id = submitted_assignment.student_id"))
+    assert str(stamps["honest"]).startswith("2026-12-01 09:30:00")
+    rows = _summary(graded["course"])
+    assert rows["display_debug"]["score"] == "13" and "unreadable timestamp.txt" in rows["display_debug"]["notes"]
 
 
 def test_the_gradebook_export_shows_the_same_scores(graded):
     with open(graded["course"] / "grades" / "grades.csv", newline="") as f:
         rows = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f)}
-    assert rows == {**{s: float(v) for s, v in EXPECTED.items()}, "unreadable": 0.0}
+    assert rows == {**{s: float(v) for s, v in EXPECTED.items()}, **{s: 0.0 for s in UNREADABLE}}
 
 
 def test_the_table_names_each_cause(graded):
@@ -268,16 +355,28 @@ def test_the_table_names_each_cause(graded):
     assert "rnn_backward: missing" in rows["deleted_solution"]["notes"]
     assert rows["reference_copy"]["copy"].count("~ reference solution") == 4
     assert rows["forge"]["status"] == "crashed"
+    # a definition before an endless loop is kept; the note says where the cell stopped
+    assert "rnn_step_forward: timeout" in rows["def_then_loop"]["notes"]
+    assert "at its top-level statement 2" in rows["def_then_loop"]["notes"]
+    for honest in ("display_debug", "time_magic", "magics_and_shell", "inspect_source"):
+        notes = rows[honest]["notes"].replace("unreadable timestamp.txt (ParserError): graded without a submission "
+                                              "time", "")
+        assert rows[honest]["status"] == "ok" and notes == "", rows[honest]
+    assert rows["surrogate"]["errors"] == rows["raises"]["errors"]
+    assert rows["amplify"]["status"] == "crashed" and rows["nan_forward"]["errors"]
 
 
-def test_what_the_sandbox_refused_is_reported(graded):
+def test_what_the_kernel_refused_is_reported(graded):
     rows = _summary(graded["course"])
-    assert "import seqlib.grading" in rows["patch_grading"]["refused"]
-    assert "import seqlib.numpy.rnn" in rows["steal_code"]["refused"]
-    assert "open " in rows["read_solution"]["refused"] and "solutions/rnn_numpy" in rows["read_solution"]["refused"]
-    assert rows["snoop"]["refused"].count("open ") >= 3
-    assert "network socket.getaddrinfo" in rows["network"]["refused"]
-    assert rows["honest"]["refused"] == "" and rows["blank"]["refused"] == ""
+    assert "process clone" in rows["fork_bomb"]["refused"]
+    assert "memfd memfd_create" in rows["memfd_hog"]["refused"]
+    assert "process" in rows["hook_off"]["refused"]
+    assert "socket socket" in rows["network"]["refused"]
+    # what was not there to take is no refusal, but the grader's own reading of the code says it
+    assert "imports seqlib.grading" in rows["patch_grading"]["notes"]
+    assert "imports seqlib.numpy.rnn" in rows["steal_code"]["notes"]
+    for student in ("honest", "blank", "read_solution", "snoop", "shm_symlink", "time_magic", "magics_and_shell"):
+        assert rows[student]["refused"] == "", (student, rows[student]["refused"])
 
 
 def test_the_hostile_code_changed_nothing_outside_its_worker(graded):
@@ -298,7 +397,7 @@ def test_grading_again_writes_the_same_bytes(graded):
     for student in ("honest", "wrong_bias", "blank", "syntax", "suicide"):
         assert (course / "grades" / A / f"{student}.json").read_bytes() == graded["results"][student], student
     rows = _summary(course)
-    assert set(rows) == set(EXPECTED) | {"unreadable"}, "--student keeps the whole class in the summary"
+    assert set(rows) == set(EXPECTED) | set(UNREADABLE), "--student keeps the whole class in the summary"
 
 
 def test_feedback_keeps_messages_and_hides_the_hidden_tests(graded):
@@ -314,15 +413,47 @@ def test_feedback_keeps_messages_and_hides_the_hidden_tests(graded):
 def test_an_interrupted_class_is_finished_by_running_again(tmp_path):
     course = _make_course(tmp_path)
     release = json.loads((course / "assignments" / A / f"{A}.ipynb").read_text())
-    for student in ("honest", "wrong_bias", "blank"):
+    for student in ("honest", "wrong_bias", "blank", "amplify"):
         _submit(course, student, release, SUBMISSIONS[student][0])
     part = _run([sys.executable, "-m", "seqlib.grading", "autograde", A, "--student", "honest"], course)
     assert part.returncode == 0 and "records it" in part.stderr  # a fresh gradebook learns the assignment
+    # On a Dask cluster too, a reply built to make the grader's process huge costs one call of its sender.
     rest = _run([sys.executable, "-m", "seqlib.grading", "autograde", A, "--dask", "local:2"], course)
     assert rest.returncode == 0, rest.stdout + rest.stderr
     assert "graded honest" not in rest.stderr and "graded wrong_bias" in rest.stderr and "graded blank" in rest.stderr
     assert {s: float(r["score"]) for s, r in _summary(course).items()} == {"honest": 13.0, "wrong_bias": 7.0,
-                                                                           "blank": 0.0}
+                                                                           "blank": 0.0, "amplify": 9.0}
+
+
+def test_a_grader_failure_is_never_a_score(tmp_path):
+    """Workers that cannot start (here: a memory limit too small for Python itself) are nobody's
+    fault: nothing is recorded, the command says so and fails, and the next run grades them."""
+    course = _make_course(tmp_path)
+    release = json.loads((course / "assignments" / A / f"{A}.ipynb").read_text())
+    for student in ("honest", "wrong_bias"):
+        _submit(course, student, release, SUBMISSIONS[student][0])
+    broken = _run([sys.executable, "-m", "seqlib.grading", "autograde", A], course,
+                  env={"SEQLIB_WORKER_MEMORY_MB": "4"})
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "NOT GRADED (the grader failed): honest, wrong_bias" in broken.stderr
+    rows = _summary(course)
+    assert {s: (r["score"], r["status"]) for s, r in rows.items()} == {"honest": ("", "NOT GRADED"),
+                                                                        "wrong_bias": ("", "NOT GRADED")}
+    assert "the grader failed: the grading worker did not" in rows["honest"]["problem"]
+    exported = _run([sys.executable, "-m", "nbgrader", "export", "--to", "grades/grades.csv"], course)
+    with open(course / "grades" / "grades.csv", newline="") as f:
+        assert [r for r in csv.DictReader(f) if r["student_id"] in ("honest", "wrong_bias")] == [], exported.stdout
+    again = _run([sys.executable, "-m", "seqlib.grading", "autograde", A], course)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {s: float(r["score"]) for s, r in _summary(course).items()} == {"honest": 13.0, "wrong_bias": 7.0}
+
+
+def test_bad_input_gets_one_line_and_a_non_zero_exit(tmp_path):
+    course = _make_course(tmp_path)
+    for args in (["autograde", "nonexistent"], ["autograde", A, "--student", "nobody"], ["summary", "nonexistent"]):
+        proc = _run([sys.executable, "-m", "seqlib.grading", *args], course)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
 
 
 def test_without_bubblewrap_grading_refuses_to_start(tmp_path):

@@ -66,12 +66,12 @@ def test_a_refused_function_fails_its_tests_saying_why(tmp_path, sandbox_ok):
         (tmp_path / folder / "tiny").mkdir(parents=True)
         (tmp_path / folder / "tiny" / "tiny.ipynb").write_text(json.dumps(nb))
     result = grade_submission(str(tmp_path), "tiny", "s", str(tmp_path / "solutions" / "tiny" / "tiny.ipynb"))
-    assert result["functions"] == {"norm": "not run: it uses np.linalg, which this assignment does not allow",
+    assert result.functions == {"norm": "not run: it uses np.linalg, which this assignment does not allow",
                                    "twice": "ok"}
-    tests = {t["grade_id"]: t for t in result["tests"]}
-    assert tests["test_twice"]["status"] == "passed"
-    assert tests["test_norm"]["status"] == "error"
-    assert tests["test_norm"]["message"] == ("norm is not defined: its solution cell was not run: it uses np.linalg, "
+    tests = {t.grade_id: t for t in result.tests}
+    assert tests["test_twice"].status == "passed"
+    assert tests["test_norm"].status == "error"
+    assert tests["test_norm"].message == ("norm is not defined: its solution cell was not run: it uses np.linalg, "
                                              "which this assignment does not allow")
 
 
@@ -116,4 +116,4 @@ def _course(root: Path) -> Path:
 def test_dataclasses_and_annotations_of_cells_work_in_the_grader_and_the_worker(tmp_path):
     submission = _course(tmp_path)
     result = grade_submission(str(tmp_path), "pairs", "s1", str(submission), sandbox=False)
-    assert [(t["grade_id"], t["status"]) for t in result["tests"]] == [("test_make_pair", "passed")], result["tests"]
+    assert [(t.grade_id, t.status) for t in result.tests] == [("test_make_pair", "passed")], result.tests

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 
 import numpy as np
 import pytest
 
-from seqlib.grading.channel import Encoder, ProtocolError, decode, pack, read_message
+from seqlib.grading.channel import UNTRUSTED, Encoder, ProtocolError, decode, pack, read_message
 
 
 def _roundtrip(value, keep=None):
@@ -116,3 +117,47 @@ def test_the_files_the_sandbox_gets_import_no_seqlib():
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not any(m.split(".")[0] == "seqlib" for m in imported), (name, imported)
+
+
+def test_numpy_scalars_keep_their_type():
+    got = _roundtrip([np.float32(1.5), np.float64(2.5), np.int64(3), np.int8(-1), np.bool_(True), 2.5, 3, True])
+    assert [type(v) for v in got] == [np.float32, np.float64, np.int64, np.int8, np.bool_, float, int, bool]
+    assert got[:5] == [1.5, 2.5, 3, -1, True]
+
+
+def _message(header: dict, arrays=()) -> tuple[dict, list]:
+    return read_message(io.BytesIO(pack(header, list(arrays))).read, UNTRUSTED)
+
+
+def test_a_reply_cannot_make_the_grader_build_more_than_it_sent():
+    header, arrays = _message({"v": [{"$a": 0}, {"$a": 0}]}, [np.zeros(1000)])
+    with pytest.raises(ProtocolError, match="referred to twice"):
+        decode(header["v"], arrays, caps=UNTRUSTED)
+    header, arrays = _message({"v": [0] * (UNTRUSTED.nodes + 1)})
+    with pytest.raises(ProtocolError, match="more than"):
+        decode(header["v"], arrays, caps=UNTRUSTED)
+    deep = []
+    for _ in range(UNTRUSTED.depth + 5):
+        deep = [deep]
+    header, arrays = _message({"v": deep})
+    with pytest.raises(ProtocolError, match="nested"):
+        decode(header["v"], arrays, caps=UNTRUSTED)
+
+
+@pytest.mark.parametrize("data, why", [
+    (struct.pack(">Q", UNTRUSTED.message_bytes + 1), "a message of"),
+    (_frame(b'{"arrays": [], "x": "' + b"a" * (UNTRUSTED.header_bytes + 1) + b'"}'), "header"),
+    (_frame(b'{"arrays": [["<f8", [' + b",".join([b"1"] * 40) + b']]]}', b"\0" * 8), "bad array"),
+    (_frame(b'{"arrays": [["<f8", [1099511627776, 0]]]}'), "bad array"),
+    (_frame(b'{"arrays": [], "n": 1' + b"0" * 5000 + b'}'), "unreadable header"),
+])
+def test_untrusted_caps_are_checked_before_anything_is_allocated(data, why):
+    with pytest.raises(ProtocolError, match=why):
+        read_message(io.BytesIO(data).read, UNTRUSTED)
+
+
+def test_a_lone_surrogate_becomes_writable_text():
+    header, arrays = _message({"v": {"$d": {"k\ud800": "bad \udcff text"}}})
+    got = decode(header["v"], arrays, caps=UNTRUSTED)
+    assert got == {"k?": "bad ? text"}
+    json.dumps(got, ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError

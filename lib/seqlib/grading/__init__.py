@@ -30,6 +30,11 @@ _asarray, _abs, _maximum, _argmax = _np.asarray, _np.abs, _np.maximum, _np.argma
 _unravel, _isfinite, _float64, _ndarray = _np.unravel_index, _np.isfinite, _np.float64, _np.ndarray
 
 
+class CheckError(Exception):
+    """A check could not be made: its expected value is NaN or infinite (computed from what a
+    student's code returned, say). A test that raises it is an error, never a pass."""
+
+
 def expect_array(what: str, got, shape: tuple[int, ...]) -> None:
     """Fail unless got is a NumPy array of exactly the given shape."""
     if not isinstance(got, _ndarray):
@@ -45,6 +50,9 @@ def expect_close(what: str, got, expected, tol: float = 1e-8) -> None:
     gradient checks of the course use.
     """
     expected = _asarray(expected, dtype=_float64)
+    if not _isfinite(expected).all():
+        # NaN compares as "not larger than tol": without this a NaN expected value would pass.
+        raise CheckError(f"{what}: the expected value contains NaN or infinity, so nothing can match it")
     expect_array(what, got, expected.shape)
     got = _asarray(got, dtype=_float64)
     if not _isfinite(got).all():

@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqlib.grading import course
-from seqlib.grading.sandbox import SandboxUnavailable
+from seqlib.grading import course, table
+from seqlib.grading.sandbox import SandboxUnavailable, enforcement
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,34 +39,40 @@ def main(argv: list[str] | None = None) -> int:
                              "write everything the grader can (the table says so)")
     args = parser.parse_args(argv)
 
-    if args.command == "autograde":
-        try:
-            results = course.autograde(args.assignment, args.course, args.student, args.jobs,
-                                       sandbox=not args.unsafe_no_sandbox, dask=args.dask, force=args.force,
-                                       log=course.main_log)
-        except SandboxUnavailable as err:
-            print(f"python -m seqlib.grading: {err}", file=sys.stderr)
-            return 2
-    elif args.command == "feedback":
-        from seqlib.grading import feedback
+    failures = 0
+    try:
+        if args.command == "autograde":
+            results, failures = course.autograde(args.assignment, args.course, args.student, args.jobs,
+                                                 sandbox=not args.unsafe_no_sandbox, dask=args.dask,
+                                                 force=args.force, log=course.main_log)
+        elif args.command == "feedback":
+            from seqlib.grading import feedback
 
-        files = feedback.generate(course.load_api(args.course), args.assignment)
-        print(f"{len(files)} feedback files under feedback/*/{args.assignment}/")
-        return 0
-    else:
-        results = course.summary(course.Course.load(args.course), args.assignment)
+            files = feedback.generate(course.load_api(args.course), args.assignment)
+            print(f"{len(files)} feedback files under feedback/*/{args.assignment}/")
+            return 0
+        else:
+            results = course.summary(course.Course.load(args.course), args.assignment)
+    except (SandboxUnavailable, course.GradingError) as err:
+        print(f"python -m seqlib.grading: {err}", file=sys.stderr)
+        return 2
     if not results:
         print(f"no submissions of {args.assignment!r} under submitted/*/{args.assignment}/", file=sys.stderr)
         return 1
-    print(course.format_table(results))
+    print(table.format_table(results))
     out = Path(args.course) / "grades" / f"{args.assignment}-summary.csv"
-    course.write_csv(results, out)
+    table.write_csv(results, out)
     print(f"\nwritten: {out}")
-    ungraded = [r.student for r in results if r.problem]
-    if ungraded:
-        print(f"NOT GRADED: {', '.join(ungraded)} (see the problem column)", file=sys.stderr)
-    # Exit 0 even then: every other student's grade is in the gradebook, and the table says who failed.
-    return 0
+    if args.command == "autograde":
+        print(f"sandbox: {enforcement(not args.unsafe_no_sandbox)}")
+    unreadable = [r.student for r in results if r.problem and not r.grader_error]
+    if unreadable:
+        print(f"NOT GRADED (their files): {', '.join(unreadable)} (see the problem column)", file=sys.stderr)
+    broken = [r.student for r in results if r.grader_error]
+    if broken:
+        # No score was recorded for them; they are graded again on the next run.
+        print(f"NOT GRADED (the grader failed): {', '.join(broken)}; run autograde again", file=sys.stderr)
+    return 1 if failures or broken else 0
 
 
 if __name__ == "__main__":

@@ -1,97 +1,50 @@
-"""Grading a whole class: jobs in parallel, one writer for the gradebook, a table per student.
+"""Grading a whole class: isolated jobs in parallel, one writer for the gradebook, a table per student.
 
 ``python -m seqlib.grading autograde NAME`` (what ``make autograde A=NAME`` runs) grades every
-``submitted/<student>/NAME/NAME.ipynb``: each submission is a job (seqlib.grading.job) run
-in a pool of processes (``--jobs``, default: the machine's cores) or on a Dask cluster
-(``--dask ADDRESS``). This process alone writes: each student's result to
+``submitted/<student>/NAME/NAME.ipynb``: each submission is a job (seqlib.grading.job) run in
+a process of its own (``--jobs`` at a time, default: the machine's cores) or on a Dask
+cluster (``--dask ADDRESS``). This process alone writes: each student's result to
 ``grades/NAME/<student>.json`` as soon as it arrives, their scores into nbgrader's gradebook
 (so ``nbgrader export`` and ``generate_feedback`` show them) and the graded notebook to
 ``autograded/<student>/NAME/`` for the feedback. A result is reused when the submission,
 the source notebook and the grader are unchanged, so an interrupted run is simply run again,
 and a re-run writes the same bytes.
 
+Nothing about one student stops the class: a job that fails, a folder that cannot be read, a
+result that cannot be recorded, a copy check that cannot be made, each marks that student NOT
+GRADED with the reason, and the run goes on. Where the grader itself failed, no score is
+recorded, the student is graded again on the next run, and the command exits non-zero.
+
 The summary (printed, and ``grades/NAME-summary.csv``) always covers every student who
 submitted NAME, also after ``--student X``: score, failed tests, errors, timeouts, crashes,
-what the sandbox refused, copy signals, and why a submission could not be read.
+what the kernel refused, copy signals, and why a submission could not be graded.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
-from seqlib.grading.job import GRADER_VERSION, grade_job
-from seqlib.grading.notebook import answered, graded_notebook, load_assignment
+from seqlib.grading import results
+from seqlib.grading.job import grade_job, job_seconds, result_from_payload, run_isolated
+from seqlib.grading.notebook import answered, graded_notebook, load_assignment, read_limited
+from seqlib.grading.results import GRADER_VERSION, SubmissionResult, for_terminal
 from seqlib.grading.sandbox import check_sandbox
 from seqlib.grading.similarity import copy_flags, library_source
-
-COLUMNS = ("student", "score", "max_score", "status", "failed", "errors", "timeouts", "crashes", "refused",
-           "copy", "notes", "problem")
-
-
-@dataclass
-class StudentResult:
-    """One student's row of the summary."""
-
-    student: str
-    score: float | None = None
-    max_score: float | None = None
-    failed: list[str] = field(default_factory=list)  # tests that failed (a wrong answer)
-    errors: list[str] = field(default_factory=list)  # tests where the student's code raised
-    timeouts: list[str] = field(default_factory=list)
-    crashes: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # what the sandbox refused
-    copy: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    problem: str = ""
-    sandbox: bool = True
-
-    @property
-    def status(self) -> str:
-        if self.problem:
-            return "NOT GRADED"
-        for flag, label in ((self.crashes, "crashed"), (self.timeouts, "timed out"), (self.errors, "errors"),
-                            (self.failed, "failed tests")):
-            if flag:
-                return label
-        return "ok"
-
-    def row(self, counts: bool = False) -> dict:
-        """The CSV row (names of tests), or with counts=True the table row (how many)."""
-        def cells(xs, sep=" "):
-            return str(len(xs)) if counts and xs else sep.join(xs)
-
-        return {"student": self.student, "score": "" if self.score is None else f"{self.score:g}",
-                "max_score": "" if self.max_score is None else f"{self.max_score:g}", "status": self.status,
-                "failed": cells(self.failed), "errors": cells(self.errors), "timeouts": cells(self.timeouts),
-                "crashes": cells(self.crashes), "refused": cells(self.refused, "; "),
-                "copy": cells(self.copy, "; "), "notes": cells(self.notes, "; "),
-                "problem": self.problem + ("" if self.sandbox else " [graded WITHOUT the sandbox]")}
-
-
-def from_result(r: dict, copy: list[str] | None = None) -> StudentResult:
-    """The summary row of a job's result."""
-    out = StudentResult(r["student"], r["score"], r["max_score"], problem=r.get("problem", ""),
-                        sandbox=r.get("sandbox", True), copy=list(copy or []))
-    by_status = {"failed": out.failed, "error": out.errors, "timeout": out.timeouts, "crash": out.crashes}
-    for t in r["tests"]:
-        if t["status"] in by_status and not r.get("problem"):
-            by_status[t["status"]].append(t["grade_id"])
-    out.refused = [f"{e['kind']} {e['detail']}" for e in r.get("refusals", [])]
-    out.notes = [f"{g}: {s}" for g, s in r.get("functions", {}).items() if s != "ok"]
-    out.notes += [n for n in r.get("notes", []) if "unanswered" in n or "missing" in n]
-    if r.get("output_bytes", 0) >= 1_000_000:
-        out.notes.append(f"printed {r['output_bytes'] / 1e6:.0f} MB")
-    return out
-
+from seqlib.grading.table import StudentResult, from_result
 
 # --------------------------------------------------------------------------- the course folder
+
+
+class GradingError(RuntimeError):
+    """The class cannot be graded as asked (an unknown student, a gradebook nbgrader refuses):
+    the command line says it in one line."""
+
 
 
 def load_api(course_dir="."):
@@ -146,7 +99,15 @@ class Course:
             return None
 
     def assignment(self, name: str):
-        return load_assignment(self.root, name, self.source, self.release)
+        """The assignment name of this course; GradingError, saying what is missing, if there is none."""
+        try:
+            return load_assignment(self.root, name, self.source, self.release)
+        except FileNotFoundError as err:
+            known = ", ".join(sorted(p.name for p in (self.root / self.source).glob("*") if p.is_dir())) or "none"
+            raise GradingError(f"no assignment {name!r} here: {err.filename or err} does not exist "
+                               f"(assignments: {known})") from None
+        except ValueError as err:
+            raise GradingError(f"the source notebook of {name!r} cannot be graded: {err}") from None
 
     def submissions(self, assignment: str) -> dict[str, Path]:
         """student -> their submitted notebook path (which may not exist), sorted by student."""
@@ -171,43 +132,48 @@ def ensure_in_gradebook(api, assignment: str, log=print) -> None:
         f"(what `make release A={assignment}` does), which records it")
     out = api.generate_assignment(assignment, force=True)
     if not out.get("success"):
-        raise SystemExit(f"generate_assignment {assignment} failed:\n{out.get('log', '')}{out.get('error', '')}")
+        raise GradingError(f"nbgrader generate_assignment {assignment} failed: "
+                           f"{(out.get('error') or out.get('log') or '').strip().splitlines()[-1:]}")
 
 
 def _results_dir(api, assignment: str) -> Path:
     return Course.load(api.coursedir.root).results(assignment)
 
 
-def _read(path: Path):
+def _timestamp(folder: Path):
+    """The submission time nbgrader's timestamp.txt gives, or None (and why) where there is
+    none or it cannot be read (nbgrader's own reader stops the whole run on a bad one)."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        if not path.is_file():
+            return None, ""
+        text = path.read_bytes()[:200].decode("utf-8", "replace").strip()
+        return (parse_utc(text), "") if text else (None, "empty timestamp.txt")
+    except (OSError, ValueError, OverflowError, TypeError) as err:
+        return None, f"unreadable timestamp.txt ({type(err).__name__}): graded without a submission time"
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def record(api, assignment: str, result: SubmissionResult) -> None:
+    """The one writer: the result file, the gradebook's scores, the graded notebook.
 
-
-def _current(stored, sha: str, source_sha: str, sandbox: bool) -> bool:
-    return bool(stored) and not stored.get("grader_error") and stored.get("submission_sha256") == sha \
-        and stored.get("source_sha256") == source_sha and stored.get("grader_version") == GRADER_VERSION \
-        and stored.get("sandbox") == sandbox
-
-
-def record(api, assignment, result: dict) -> None:
-    """The one writer: the result file, the gradebook's scores, the graded notebook."""
+    A grader_error result records no score: only its result file, so that the summary says
+    NOT GRADED and the next run grades the student again.
+    """
     from nbgrader.api import Gradebook
 
     a = load_assignment(api.coursedir.root, assignment, api.coursedir.source_directory,
                         api.coursedir.release_directory)
-    student = result["student"]
-    _write_json(_results_dir(api, assignment) / f"{student}.json", result)
+    student = result.student
+    if result.grader_error:
+        results.write(_results_dir(api, assignment) / f"{student}.json", result)
+        return
     src = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
-    timestamp = api.coursedir.get_existing_timestamp(str(src))
+    timestamp, why = _timestamp(src)
+    if why and why not in result.notes:
+        result.notes.append(why)
+    results.write(_results_dir(api, assignment) / f"{student}.json", result)
     with Gradebook(api.coursedir.db_url) as gb:
         gb.update_or_create_student(student)
         if timestamp:
@@ -215,16 +181,17 @@ def record(api, assignment, result: dict) -> None:
         else:
             gb.update_or_create_submission(assignment, student)
         notebook = Path(a.notebook).stem
-        for t in result["tests"]:
-            grade = gb.find_grade(t["grade_id"], notebook, assignment, student)
-            grade.auto_score = t["points"]
-            grade.needs_manual_grade = False
+        for t in result.tests:
+            grade = gb.find_grade(t.grade_id, notebook, assignment, student)
+            grade.auto_score = t.points
+            # nbgrader's own rule (SaveAutoGrades): a grade someone set by hand needs a look again
+            grade.needs_manual_grade = grade.manual_score is not None
         gb.db.commit()
     out = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment)) / a.notebook
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.chmod(0o644)
-    out.write_text(json.dumps(graded_notebook(a, result), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(graded_notebook(a, result), indent=1, ensure_ascii=True) + "\n", encoding="ascii")
 
 
 def _references(a) -> dict[str, list[tuple[str, str]]]:
@@ -237,23 +204,46 @@ def _references(a) -> dict[str, list[tuple[str, str]]]:
     return refs
 
 
+def _stored(course: "Course", assignment: str, student: str) -> SubmissionResult | None:
+    """A student's stored result; None when there is none or it cannot be read."""
+    try:
+        return results.read(course.results(assignment) / f"{student}.json")
+    except ValueError:
+        return None
+
+
 def summary(course: "Course", assignment: str) -> list[StudentResult]:
     """Every submitting student's row, from the stored results, with copy signals."""
-    results = {s: _read(course.results(assignment) / f"{s}.json") for s in course.submissions(assignment)}
-    graded = {s: r for s, r in results.items() if r}
+    rows, graded = {}, {}
+    for s in course.submissions(assignment):
+        try:
+            r = results.read(course.results(assignment) / f"{s}.json")
+        except ValueError as err:
+            rows[s] = StudentResult(s, problem=f"{err}: grade again with --force --student {s}", grader_error=True)
+            continue
+        if r is None:
+            rows[s] = StudentResult(s, problem="not graded yet (run autograde)")
+        else:
+            rows[s] = from_result(r)
+            if not r.problem:
+                graded[s] = r
     a = course.assignment(assignment)
-    flags = copy_flags({s: answered(a, r.get("sources", {})) for s, r in graded.items()}, _references(a))
-    rows = []
-    for s, r in results.items():
-        rows.append(from_result(r, flags.get(s)) if r else StudentResult(s, problem="not graded yet (run autograde)"))
-    return rows
+    flags, incomplete = copy_flags({s: answered(a, r.sources) for s, r in graded.items()}, _references(a))
+    for s, found in flags.items():
+        rows[s].copy = found
+    for s in incomplete:
+        rows[s].copy.append("not compared (the copy check's time budget ran out)")
+    return list(rows.values())
 
 
 def autograde(assignment: str, course_dir=".", students: list[str] | None = None, jobs: int | None = None,
-              sandbox: bool = True, dask: str | None = None, force: bool = False, log=print) -> list[StudentResult]:
-    """Grade each (or the given) student's submission of assignment; returns every student's row.
+              sandbox: bool = True, dask: str | None = None, force: bool = False,
+              log=print) -> tuple[list[StudentResult], int]:
+    """Grade each (or the given) student's submission of assignment.
 
-    A stored result from the same submission, source notebook and grader is kept unless force.
+    Returns every student's row, and how many of this run's submissions the grader failed on
+    (not graded, no score recorded). A stored result from the same submission, source notebook
+    and grader is kept unless force.
     """
     if sandbox:
         check_sandbox()
@@ -263,49 +253,68 @@ def autograde(assignment: str, course_dir=".", students: list[str] | None = None
     chosen = students or list(found)
     unknown = [s for s in chosen if s not in found]
     if unknown:
-        raise SystemExit(f"no submission of {assignment!r} for: {', '.join(unknown)}")
+        raise GradingError(f"no submission of {assignment!r} for: {', '.join(unknown)}")
     specs = []
+    base = (course.root / course.submitted).resolve()
     for s in chosen:
         path = found[s]
-        stored = _read(course.results(assignment) / f"{s}.json")
-        if not force and _current(stored, _sha(path), a.sha256, sandbox):
+        # a folder that is a link elsewhere (to solutions/, say) is not this student's submission
+        linked = path.parent.resolve() != base / s / assignment
+        stored = _stored(course, assignment, s)
+        if not force and not linked and _current(stored, _sha(path), a.sha256, sandbox):
             continue  # graded already, from the same files: the result stands
         specs.append(dict(course_dir=str(course.root), assignment=assignment, student=s, submission=str(path),
-                          sandbox=sandbox))
+                          sandbox=sandbox, problem="the submission's folder is a symbolic link" if linked else ""))
     api = None
     if not course.knows(assignment):
         api = load_api(course_dir)
         ensure_in_gradebook(api, assignment, log)  # it writes the release the jobs read: before them
-    results = _Jobs(specs, jobs, dask)  # started now: they run while nbgrader is imported below
+    jobs_run = _Jobs(specs, jobs, dask, torch=a.torch, seconds=job_seconds(a))  # started now: they run while
+    failures, timing = 0, {}                                                   # nbgrader is imported below
     try:
         api = api or load_api(course_dir)
-        timing = {}
-        for result in results:
-            timing[result["student"]] = result.pop("timing", {})
-            record(api, assignment, result)
-            log(f"graded {result['student']}: {result['score']:g} / {result['max_score']:g}")
+        for result in jobs_run:
+            timing[result.student] = result.timing
+            try:
+                record(api, assignment, result)
+            except Exception as err:  # noqa: BLE001 - one student's record must not stop the class
+                result = SubmissionResult.not_graded(assignment, result.student,
+                                                     f"the grader could not record the result: "
+                                                     f"{type(err).__name__}: {str(err)[:300]}", sandbox=sandbox)
+                results.write(course.results(assignment) / f"{result.student}.json", result)
+            if result.grader_error:
+                failures += 1
+                log(f"NOT GRADED {for_terminal(result.student)}: {for_terminal(result.problem)}")
+            else:
+                log(f"graded {for_terminal(result.student)}: {result.score:g} / {result.max_score:g}")
     finally:
-        results.close()
+        jobs_run.close()
     if timing:
-        _write_json(course.results(assignment) / "timing" / "last-run.json", timing)
-    return summary(course, assignment)
+        course.results(assignment).joinpath("timing").mkdir(parents=True, exist_ok=True)
+        course.results(assignment).joinpath("timing", "last-run.json").write_text(json.dumps(timing, indent=1))
+    return summary(course, assignment), failures
+
+
+def _current(stored: SubmissionResult | None, sha: str, source_sha: str, sandbox: bool) -> bool:
+    return stored is not None and not stored.grader_error and stored.submission_sha256 == sha \
+        and stored.source_sha256 == source_sha and stored.grader_version == GRADER_VERSION \
+        and stored.sandbox == sandbox
 
 
 def _sha(path: Path) -> str:
-    import hashlib
-
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hashlib.sha256(read_limited(path)).hexdigest()
     except OSError:
         return ""
 
 
 class _Jobs:
-    """Grading jobs, started at once (a process pool, or a Dask cluster); iterate for results
-    in the order they finish."""
+    """Grading jobs, started at once: each in a process of its own (seqlib.grading.job.run_isolated),
+    `jobs` at a time, or on a Dask cluster. Iterating gives a SubmissionResult per job in the
+    order they finish, never an exception: whatever fails is that student's grader_error."""
 
-    def __init__(self, specs: list[dict], jobs: int | None, dask: str | None):
-        self.futures, self.pool, self.client, self.cluster = [], None, None, None
+    def __init__(self, specs: list[dict], jobs: int | None, dask: str | None, torch: bool, seconds: float):
+        self.specs, self.futures, self.pool, self.client, self.cluster = specs, {}, None, None, None
         if not specs:
             return
         if dask:
@@ -317,21 +326,27 @@ class _Jobs:
                 self.client = Client(self.cluster)
             else:
                 self.client = Client(dask)
-            self.futures = self.client.map(grade_job, specs, pure=False)
+            for spec in specs:
+                self.futures[self.client.submit(grade_job, spec, torch, seconds, pure=False)] = spec
             return
-        workers = min(jobs or os.cpu_count() or 1, len(specs))
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-        self.futures = [self.pool.submit(grade_job, spec) for spec in specs]
+        self.pool = ThreadPoolExecutor(max_workers=min(jobs or os.cpu_count() or 1, len(specs)))
+        for spec in specs:
+            self.futures[self.pool.submit(run_isolated, spec, torch=torch, seconds=seconds)] = spec
 
     def __iter__(self):
         if self.client is not None:
             from distributed import as_completed as dask_completed
 
-            for future in dask_completed(self.futures):
-                yield future.result()
+            done = dask_completed(list(self.futures))
         else:
-            for future in as_completed(self.futures):
-                yield future.result()
+            done = as_completed(list(self.futures))
+        for future in done:
+            spec = self.futures[future]
+            try:
+                value = future.result()
+            except BaseException as err:  # noqa: BLE001 - a lost Dask worker, a broken pool: this job only
+                value = {"failure": f"{type(err).__name__}: {str(err)[:300]}"}
+            yield value if isinstance(value, SubmissionResult) else result_from_payload(spec, value, "no result")
 
     def close(self) -> None:
         if self.pool is not None:
@@ -340,25 +355,6 @@ class _Jobs:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-
-
-def format_table(results: list[StudentResult]) -> str:
-    """A plain-text table, one row per student; the CSV names the tests."""
-    rows = [dict(zip(COLUMNS, COLUMNS))] + [r.row(counts=True) for r in results]
-    widths = {c: max(len(row[c]) for row in rows) for c in COLUMNS}
-    lines = ["  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * widths[c] for c in COLUMNS))
-    return "\n".join(lines)
-
-
-def write_csv(results: list[StudentResult], path) -> None:
-    """The summary, one row per student with the names of the tests, to path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(r.row() for r in results)
 
 
 def main_log(message: str) -> None:

@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import ast
 import copy
+import errno
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from seqlib.grading.channel import text
 
 MAX_SUBMISSION_BYTES = 20 << 20
 TAGS = ("worker", "harness", "demo")
@@ -55,6 +60,7 @@ class Assignment:
     torch: bool = False
     forbid: tuple[str, ...] = ()
     sha256: str = ""
+    in_place: tuple[str, ...] = ()  # functions that change their arguments in place, as they should
 
     @property
     def solutions(self) -> list[Cell]:
@@ -143,7 +149,8 @@ def load_assignment(course_dir, name: str, source_directory: str = "solutions",
         raise FileNotFoundError(f"{release_path} does not exist: run `make release A={name}` first")
     settings = nb.get("metadata", {}).get("seqlib", {})
     return Assignment(name, path.name, cells, release, bool(settings.get("torch", False)),
-                      tuple(settings.get("forbid", ())), hashlib.sha256(raw).hexdigest())
+                      tuple(settings.get("forbid", ())), hashlib.sha256(raw).hexdigest(),
+                      tuple(settings.get("in_place", ())))
 
 
 @dataclass
@@ -156,18 +163,35 @@ class Submission:
     sha256: str = ""
 
 
+def read_limited(path, limit: int = MAX_SUBMISSION_BYTES) -> bytes:
+    """The bytes of the regular file at path; OSError for a symlink (it could point at the
+    solutions), a FIFO or a device (it could block or never end), or more than limit bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"{info.st_size >> 20} MB, over the {limit >> 20} MB limit")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"over the {limit >> 20} MB limit")
+        return data
+    finally:
+        os.close(fd)
+
+
 def read_submission(path, assignment: Assignment) -> Submission:
     """The solution cells of a submitted notebook; never raises on what the file holds."""
     sub = Submission()
     try:
-        raw = Path(path).read_bytes()
+        raw = read_limited(path)
     except OSError as err:
-        sub.problem = f"cannot read the submission: {err.strerror}"
+        why = "a symbolic link" if err.errno == errno.ELOOP else err.strerror
+        sub.problem = f"cannot read the submission: {why}"
         return sub
     sub.sha256 = hashlib.sha256(raw).hexdigest()
-    if len(raw) > MAX_SUBMISSION_BYTES:
-        sub.problem = f"the notebook is {len(raw) >> 20} MB, over the {MAX_SUBMISSION_BYTES >> 20} MB limit"
-        return sub
     try:
         nb = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -190,7 +214,7 @@ def read_submission(path, assignment: Assignment) -> Submission:
             if gid in sub.sources:
                 sub.notes.append(f"{gid}: a second cell with this grade_id is ignored")
                 continue
-            sub.sources[gid] = _text(cell.get("source", ""))
+            sub.sources[gid] = text(_text(cell.get("source", "")))
         elif gid in tests:
             seen_tests.add(gid)
             if _text(cell.get("source", "")) != stubs.get(gid, _text(cell.get("source", ""))):
@@ -221,13 +245,13 @@ def _release_sources(assignment: Assignment) -> dict[str, str]:
     return out
 
 
-def graded_notebook(assignment: Assignment, result: dict) -> dict:
+def graded_notebook(assignment: Assignment, result) -> dict:
     """The notebook nbgrader's feedback shows: the release, with the student's solution
     sources, the grader's test cells (hidden tests in, for nbgrader to hide) and each
-    test's outcome as its output."""
+    test's outcome as its output. result: a seqlib.grading.results.SubmissionResult."""
     nb = copy.deepcopy(assignment.release)
-    sources = result.get("sources", {})
-    tests = {t["grade_id"]: t for t in result.get("tests", [])}
+    sources = result.sources
+    tests = {t.grade_id: t for t in result.tests}
     own_tests = {c.grade_id: c.source for c in assignment.tests}
     for cell in nb["cells"]:
         gid = _nbgrader(cell).get("grade_id")
@@ -241,11 +265,11 @@ def graded_notebook(assignment: Assignment, result: dict) -> dict:
             t = tests.get(gid)
             if t is None:
                 continue
-            if t.get("output"):
-                cell["outputs"].append({"output_type": "stream", "name": "stdout", "text": t["output"]})
-            if t["status"] != "passed":
-                ename = {"failed": "AssertionError", "timeout": "TimeoutError", "crash": "WorkerCrashed"}.get(
-                    t["status"], t.get("ename") or "Error")
-                cell["outputs"].append({"output_type": "error", "ename": ename, "evalue": t.get("message", ""),
-                                        "traceback": [f"{ename}: {t.get('message', '')}"]})
+            if t.output:
+                cell["outputs"].append({"output_type": "stream", "name": "stdout", "text": t.output})
+            if t.status != "passed":
+                ename = {"failed": "AssertionError", "timeout": "TimeoutError", "crash": "WorkerCrashed",
+                         "skipped": "Skipped"}.get(t.status, "Error")
+                cell["outputs"].append({"output_type": "error", "ename": ename, "evalue": t.message,
+                                        "traceback": [f"{ename}: {t.message}"]})
     return nb

@@ -9,20 +9,28 @@ the student's code ever runs in the grader's process: a monkeypatched ``numpy`` 
 
 A ``Session`` is one student's worker: it loads the instructor's ``worker`` cells and the
 student's solution cells one at a time, and restarts the worker when it is lost (timeout,
-crash). A cell that hung or crashed while loading is left out of every later start, so a
-top-level ``while True`` costs only the functions of that cell.
+crash). A cell runs as a notebook runs it, one top-level statement after another, and the
+worker reports each statement as it starts: when one hangs or crashes the worker, every later
+start runs that cell only up to it, so a ``def`` followed by an accidental endless loop keeps
+its function, as it would after an interrupt in Jupyter.
+
+Arguments cross by value: a student's function that changes its input arrays in place changes
+its own copies, never the grader's (which stay what the expected values are computed from),
+except for the functions an assignment declares in place (``"in_place"`` in the source
+notebook's ``seqlib`` metadata, e.g. ``clip_grad_norm``), whose changes are copied back.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 
-from seqlib.grading.sandbox import Limits, Worker, WorkerLost
-from seqlib.grading.channel import Encoder, ProtocolError, decode
+from seqlib.grading.channel import UNTRUSTED, Decoder, Encoder, ProtocolError
+from seqlib.grading.sandbox import GraderFailure, Limits, Worker, WorkerLost
 
 __all__ = ["Session", "RemoteFunction", "RemoteObject", "StudentError", "Record"]
 
@@ -143,6 +151,7 @@ class CellStatus:
 
     status: str = "ok"  # ok, error, timeout, crash, refused (uses a name the assignment forbids)
     message: str = ""
+    statement: int | None = None  # the top-level statement that hung or crashed (0-based), where known
 
 
 @dataclass
@@ -150,11 +159,15 @@ class Session:
     """One student's code in a worker: cells [(cell id, source)], loaded in order.
 
     deadline: a time.perf_counter() value after which no request starts (the test cell's
-    budget); max_starts: how many workers one student may use up.
+    budget); max_starts: how many workers one student may use up; trusted: the ids of the
+    instructor's cells loaded before the student's (a failure there is the grader's);
+    in_place: the names whose in-place changes to their arguments are copied back.
     """
 
     cells: list
     torch: bool = False
+    trusted: frozenset = frozenset()
+    in_place: frozenset = frozenset()
     sandbox: bool = True
     limits: Limits = Limits()
     max_starts: int = 8
@@ -169,7 +182,7 @@ class Session:
     remote_seconds: float = 0.0  # waiting for the worker: the student's code and the channel
 
     def _start(self) -> Worker:
-        """A fresh worker with every cell loaded that never hung or crashed one."""
+        """A fresh worker with every cell loaded, each up to the statement that hung or crashed it."""
         t0 = time.perf_counter()
         try:
             while True:
@@ -178,36 +191,64 @@ class Session:
                                               "no more are started for this student")
                 self.starts += 1
                 self.generation += 1
-                worker = Worker(torch=self.torch, sandbox=self.sandbox, limits=self.limits)
-                worker.request({"op": "release"}, seconds=self.limits.start_seconds)  # started and answering
-                lost_at = None
-                for cell_id, source in self.cells:
-                    if self.load.get(cell_id, CellStatus()).status in ("timeout", "crash"):
-                        continue
-                    enc = Encoder()
-                    header = {"op": "load", "cell": cell_id, "source": enc.plain(source)}
+                # A test's alarm (seqlib.grading.job) waits until the worker is whole: one cut
+                # short between its start and its first answer would leave a process behind.
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+                try:
+                    worker = Worker(torch=self.torch, sandbox=self.sandbox, limits=self.limits)  # or GraderFailure
                     try:
-                        reply, _ = worker.request(header, enc, seconds=self.limits.load_seconds)
+                        worker.request({"op": "release"}, seconds=self.limits.start_seconds)  # answering
                     except WorkerLost as lost:
-                        self.load[cell_id] = CellStatus("timeout" if lost.kind == "timeout" else "crash", lost.detail)
-                        lost_at = cell_id
-                        break
-                    self._note(reply)
-                    if "error" in reply:
-                        self.load[cell_id] = CellStatus("error", f"{reply['error']}: {reply.get('message', '')}")
-                    else:
-                        self.load.setdefault(cell_id, CellStatus())
-                if lost_at is None:
+                        self._retire(worker)
+                        raise GraderFailure(f"the grading worker did not start ({lost.detail})") from None
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                if self._load_cells(worker):
                     self.worker = worker
                     return worker
-                worker.kill()  # and again, without the cell that lost it
+                self._retire(worker)  # and again, without what lost it
         finally:
             self.start_seconds += time.perf_counter() - t0
 
+    def _load_cells(self, worker: Worker) -> bool:
+        """Load every cell into worker; False when one hung or crashed it (noted in self.load)."""
+        for cell_id, source in self.cells:
+            status = self.load.get(cell_id, CellStatus())
+            stop = None
+            if status.status in ("timeout", "crash"):
+                if status.statement is None:
+                    continue  # lost before its first statement: left out
+                stop = status.statement
+            enc = Encoder()
+            header = {"op": "load", "cell": cell_id, "source": enc.plain(source), "stop": stop}
+            try:
+                reply, _ = worker.request(header, enc, seconds=self.limits.load_seconds)
+            except WorkerLost as lost:
+                if cell_id in self.trusted:
+                    raise GraderFailure(f"the instructor's cell {cell_id!r} does not load in the worker "
+                                        f"({lost.kind}: {lost.detail})") from None
+                at = worker.progress.get(cell_id)
+                where = f" at its top-level statement {at + 1}; the statements before it ran" if at is not None else ""
+                self.load[cell_id] = CellStatus("timeout" if lost.kind == "timeout" else "crash",
+                                                f"{lost.detail}{where}", at)
+                return False
+            self._note(reply)
+            if "error" in reply:
+                message = f"{reply['error']}: {reply.get('message', '')}"
+                if cell_id in self.trusted:
+                    raise GraderFailure(f"the instructor's cell {cell_id!r} fails in the worker: {message[:300]}")
+                if status.status not in ("timeout", "crash"):
+                    self.load[cell_id] = CellStatus("error", message)
+            else:
+                self.load.setdefault(cell_id, CellStatus())
+        return True
+
+    def _retire(self, worker: Worker) -> None:
+        """Kill worker, keeping what the kernel refused it."""
+        worker.kill()
+        self.events.extend(worker.refusals()[:50 - len(self.events)] if len(self.events) < 50 else [])
+
     def _note(self, reply: dict) -> None:
-        events = reply.get("events")
-        if isinstance(events, list):
-            self.events.extend(e for e in events[:50] if isinstance(e, dict))
         out = reply.get("output")
         if isinstance(out, int):
             self.output_bytes = max(self.output_bytes, out)
@@ -215,7 +256,7 @@ class Session:
     def _alive(self) -> Worker:
         if self.worker is None or self.worker.lost is not None:
             if self.worker is not None:
-                self.worker.kill()
+                self._retire(self.worker)
                 self.worker = None
             self._start()
         return self.worker
@@ -223,8 +264,9 @@ class Session:
     def request(self, header: dict, values: dict | None = None, what: str = "", return_args=None):
         """One request; values are encoded into the header (callables become callbacks).
 
-        Returns the decoded value of the reply; when return_args holds the call's arguments,
-        what the call did to them in the worker is done to them here.
+        Returns the decoded value of the reply; when return_args holds the call's arguments
+        (a function declared in place), what the call did to them in the worker is done to
+        them here.
         """
         worker = self._alive()
         seconds = self.limits.call_seconds
@@ -249,23 +291,28 @@ class Session:
                 raise StudentError(what, "Missing", self._missing(target["$n"]), cause)
             raise StudentError(what or "the student's code", ename, message)
         try:
-            value = decode(reply.get("ok"), arrays, self._resolve, worker.torch_module)
+            dec = Decoder(arrays, self._resolve, worker.torch_module, UNTRUSTED)
+            value = dec(reply.get("ok"))
             if return_args is not None and isinstance(reply.get("args_after"), list):
-                after = decode(reply["args_after"], arrays, None, worker.torch_module)
+                dec.resolve = None
+                after = dec(reply["args_after"])
                 for original, new in zip(return_args, after):
                     if new is not None:
                         _write_back(original, new)
         except ProtocolError as err:
+            worker.lost = WorkerLost("protocol", str(err))
             worker.kill()
-            raise WorkerLost("protocol", str(err)) from None
+            raise worker.lost from None
         return value
 
     def call(self, target, args, kwargs, what: str, attr=None):
         """Call the student's target (a name or a handle; attr: attributes to follow) with args."""
+        in_place = isinstance(target, str) and target in self.in_place and not attr
         if isinstance(target, str):
             target = {"$n": target}
-        return self.request({"op": "call", "target": target, "attr": list(attr or []), "return_args": True},
-                            {"args": list(args), "kwargs": dict(kwargs)}, what=what, return_args=args)
+        return self.request({"op": "call", "target": target, "attr": list(attr or []), "return_args": in_place},
+                            {"args": list(args), "kwargs": dict(kwargs)}, what=what,
+                            return_args=args if in_place else None)
 
     def _missing(self, name: str) -> str:
         status = self.load.get(name)
@@ -298,4 +345,5 @@ class Session:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.close()
+            self._retire(self.worker)
             self.worker = None

@@ -5,44 +5,60 @@ A worker (seqlib/grading/worker.py, run as a script) is started by bubblewrap wi
 - no network (a new, empty network namespace), new PID, IPC, UTS and user namespaces, the
   user ``nobody`` inside, and the process killed with its parent;
 - a file system of the operating system (/usr, /lib), the Python installation and its
-  packages, all read-only, and a private tmpfs at /tmp (the scratch folder, 64 MB) as the
-  only writable place. The course folder is not there at all: not the solutions, the
-  gradebook, other students' submissions, nor seqlib (whose reference implementations are
-  the answers): wherever seqlib is installed, its folder is hidden;
-- limits: CPU seconds, address space, the size of any file it writes (its printed output is
-  such a file, so 50 MB of prints stop at the cap), open files.
+  packages, all read-only, ``/`` and ``/dev`` read-only too, and a private tmpfs at /tmp (the
+  scratch folder, 64 MB) as the only writable place. The course folder is not there at all:
+  not the solutions, the gradebook, other students' submissions, nor seqlib (whose reference
+  implementations are the answers): wherever seqlib is installed, its folder is hidden;
+- an environment of its own: bubblewrap itself is started with nothing of the grader's
+  environment (its own process stays visible as /proc/1 inside), the worker with PATH, HOME
+  and the thread settings only;
+- a seccomp filter, installed by the worker on itself before any other code runs
+  (seqlib/grading/kernel.py): no new processes (threads only), no ``memfd_create``, no
+  ``ptrace``, no sockets, no namespaces. Each refusal is reported by the kernel to a
+  supervisor thread here, never by the worker: the "refused" column cannot be emptied or
+  forged by the student's code;
+- limits (seqlib/grading/limits.py): CPU seconds, address space, the size of any file it
+  writes (its printed output is such a file, so 50 MB of prints stop at the cap), open files,
+  and, where the machine allows it, a cgroup capping its memory with its tmpfs and its tasks.
 
 Where bubblewrap is missing, grading refuses to start and says how to install it, unless
 ``unsafe_no_sandbox`` is set (one trusted machine): then the worker is a plain child process
-with the same limits and audit hook, but it can read everything the grader can.
+with the same limits and seccomp filter, but it can read everything the grader can.
 
 ``Worker`` is the grader's end: it starts the process, sends requests and reads replies, each
-under a deadline; a worker that misses one, dies or breaks the protocol is killed and
-reported, never waited for.
+read and each write under a deadline; a worker that misses one, dies or breaks the protocol is
+killed and reported, never waited for. A worker that cannot even start is a ``GraderFailure``:
+nobody's code ran, so nobody's score may depend on it.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import select
 import shutil
 import signal
 import site
+import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
-from dataclasses import dataclass
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
-from seqlib.grading.channel import Encoder, ProtocolError, decode, pack, read_message
+from seqlib.grading import kernel
+from seqlib.grading.channel import UNTRUSTED, Decoder, Encoder, ProtocolError, pack, read_message
+from seqlib.grading.limits import Cgroup, Limits, limits_from_env, set_rlimits
 
-WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-HARNESS = Path(__file__).with_name("harness.py")
-CHANNEL = Path(__file__).with_name("channel.py")
+__all__ = ["Worker", "WorkerLost", "GraderFailure", "SandboxUnavailable", "Limits", "limits_from_env",
+           "check_sandbox", "worker_command", "enforcement"]
+
+HERE = Path(__file__).parent
+WORKER_FILES = {name: HERE / name for name in ("worker.py", "channel.py", "harness.py", "cells.py", "kernel.py")}
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap; Fedora: sudo dnf install bubblewrap)"
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -61,32 +77,16 @@ class WorkerLost(BaseException):
         self.kind, self.detail = kind, detail
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one worker may use. call_seconds: wall-clock seconds for one request; load_seconds:
-    for running one cell's top level; start_seconds: for the worker to start (imports)."""
-
-    cpu_seconds: int = 120
-    memory_bytes: int = 1 << 30  # NumPy work; a torch worker gets TORCH_MEMORY (seqlib.grading.job)
-    output_bytes: int = 8 << 20
-    scratch_bytes: int = 64 << 20
-    open_files: int = 256
-    call_seconds: float = 30.0
-    load_seconds: float = 10.0
-    start_seconds: float = 60.0
+class GraderFailure(BaseException):
+    """The grader itself failed (a worker that cannot start, an instructor's cell that fails):
+    no student's code is to blame, so no score is recorded and the student is graded again
+    on the next run. A BaseException for the same reason as WorkerLost."""
 
 
-def limits_from_env(**overrides) -> Limits:
-    """Limits, with seconds overridden by $SEQLIB_CALL_TIMEOUT, $SEQLIB_LOAD_TIMEOUT and memory
-    by $SEQLIB_WORKER_MEMORY_MB where set, then by overrides."""
-    values = {}
-    for var, key, cast in (("SEQLIB_CALL_TIMEOUT", "call_seconds", float),
-                           ("SEQLIB_LOAD_TIMEOUT", "load_seconds", float),
-                           ("SEQLIB_WORKER_MEMORY_MB", "memory_bytes", lambda v: int(float(v)) << 20)):
-        if os.environ.get(var):
-            values[key] = cast(os.environ[var])
-    values.update(overrides)
-    return Limits(**values)
+@cache
+def seccomp_unavailable() -> str | None:
+    """Why the seccomp filter cannot be used here (once per process), or None."""
+    return kernel.available()
 
 
 def bwrap_path() -> str | None:
@@ -118,7 +118,8 @@ def check_sandbox() -> None:
         raise SandboxUnavailable(f"the grading sandbox needs bubblewrap (bwrap), which is not installed: {INSTALL_HINT}. "
                                  "(--unsafe-no-sandbox grades without it, on a machine where no submission is hostile.)")
     probe = subprocess.run([bwrap, "--unshare-all", "--uid", "65534", "--gid", "65534", "--ro-bind", "/", "/",
-                            "--dev", "/dev", "--proc", "/proc", "true"], capture_output=True, text=True, timeout=30)
+                            "--dev", "/dev", "--proc", "/proc", "true"], capture_output=True, text=True, timeout=30,
+                           env={"PATH": "/usr/bin:/bin"})
     if probe.returncode != 0:
         raise SandboxUnavailable(
             f"bubblewrap cannot create its namespaces here ({probe.stderr.strip()[:200]}); on Debian/Ubuntu a "
@@ -126,13 +127,22 @@ def check_sandbox() -> None:
             "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04), or run grading as root.")
 
 
+def enforcement(sandbox: bool = True) -> str:
+    """One line: what holds a worker in on this machine (printed with every class run)."""
+    parts = ["bubblewrap namespaces, read-only file system" if sandbox else "NO namespaces (--unsafe-no-sandbox)"]
+    reason = seccomp_unavailable()
+    parts.append("seccomp with kernel-reported refusals" if reason is None else f"NO seccomp ({reason})")
+    parts.append(Cgroup.support())
+    return "; ".join(parts)
+
+
 def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
-    """The command line that starts one worker."""
+    """The command line that starts one worker (its channel to the seccomp supervisor is added
+    by Worker)."""
     python = sys.executable  # the venv's own path (a link), so that Python finds its pyvenv.cfg
-    script = ["-I"]
     args = ["--torch"] if torch else []
     if not sandbox:
-        return [sys.executable, *script, str(WORKER_SCRIPT), "--scratch", "{scratch}", "--harness", str(HARNESS), *args]
+        return [python, "-I", str(WORKER_FILES["worker.py"]), "--scratch", "{scratch}", "--unsafe", *args]
     cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--uid", "65534", "--gid", "65534",
            "--cap-drop", "ALL", "--hostname", "sandbox"]
     for d in ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/etc/alternatives"):
@@ -150,26 +160,27 @@ def worker_command(torch: bool, sandbox: bool, limits: Limits) -> list[str]:
     for d in _seqlib_dirs():  # the reference answers: hidden wherever they are installed
         if any(d == r or d.startswith(r.rstrip("/") + "/") for r in _python_roots() + ["/usr"]):
             cmd += ["--tmpfs", d]
-    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/worker/worker.py", "--ro-bind", str(CHANNEL), "/worker/channel.py",
-            "--ro-bind", str(HARNESS), "/worker/harness.py",
-            "--chdir", "/tmp", "--clearenv",
-            "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
-            "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "OPENBLAS_NUM_THREADS", "1",
-            "--setenv", "MKL_NUM_THREADS", "1", "--setenv", "PYTHONHASHSEED", "0"]
+    for name, path in WORKER_FILES.items():
+        cmd += ["--ro-bind", str(path), f"/worker/{name}"]
+    # Nothing writable but /tmp: not / (bubblewrap's own tmpfs), not /dev (its /dev/shm would
+    # be memory outside every limit).
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--clearenv",
+            "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
+    for var, value in THREAD_ENV.items():
+        cmd += ["--setenv", var, value]
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # this machine's BLAS settings, if any
         if var in os.environ:
             cmd += ["--setenv", var, os.environ[var]]
-    return cmd + ["--", python, *script, "/worker/worker.py", "--scratch", "/tmp", "--harness", "/worker/harness.py",
-                  *args]
+    return cmd + ["--", python, "-I", "/worker/worker.py", "--scratch", "/tmp", *args]
 
 
-def _limit(limits: Limits):
-    def apply():
-        for res, value in ((resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_AS, limits.memory_bytes),
-                           (resource.RLIMIT_FSIZE, limits.output_bytes), (resource.RLIMIT_NOFILE, limits.open_files),
-                           (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(res, (value, value))
-    return apply
+def _clean_env() -> dict:
+    """The environment bubblewrap (or an unsandboxed worker) starts with: nothing of the grader's."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **THREAD_ENV}
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    return env
 
 
 class Worker:
@@ -178,6 +189,7 @@ class Worker:
     request(header, values) sends a message and returns (reply header, arrays), answering the
     worker's callbacks on the way with callbacks[id](*args); it raises WorkerLost when the
     worker does not answer within limits.call_seconds, dies, or sends something malformed.
+    The constructor raises GraderFailure when the worker cannot be started at all.
     """
 
     def __init__(self, torch: bool = False, sandbox: bool = True, limits: Limits = Limits()):
@@ -187,24 +199,49 @@ class Worker:
         if torch:
             import torch as torch_module
             self.torch_module = torch_module
-        scratch = None
-        if not sandbox:
-            import tempfile
-            scratch = tempfile.mkdtemp(prefix="seqlib-worker-")
-        self.scratch = scratch
-        cmd = [c.replace("{scratch}", scratch or "") for c in worker_command(torch, sandbox, limits)]
-        env = None
-        if not sandbox:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SEQLIB"))}
-            env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
-        import tempfile
+        self.scratch = None if sandbox else tempfile.mkdtemp(prefix="seqlib-worker-")
+        self.cgroup = Cgroup.create(limits)
+        self.supervisor = None
+        self.lost: WorkerLost | None = None
+        self.requests = 0
+        self.progress: dict[str, int] = {}  # cell id -> the last top-level statement it started
+        cmd = [c.replace("{scratch}", self.scratch or "") for c in worker_command(torch, sandbox, limits)]
+        ours, theirs = (None, None) if seccomp_unavailable() else socket.socketpair()
+        if theirs is not None:
+            cmd.append(f"--kernel-fd={theirs.fileno()}")
+        cgroup = self.cgroup
+
+        def prepare():  # in the child, between fork and exec
+            set_rlimits(limits)
+            if cgroup is not None:
+                cgroup.enter()
 
         self.errors = tempfile.TemporaryFile()  # what bubblewrap or Python say before the worker runs
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-                                     preexec_fn=_limit(limits), start_new_session=True, env=env, cwd=scratch)
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
+                                         preexec_fn=prepare, start_new_session=True, env=_clean_env(),
+                                         cwd=self.scratch, pass_fds=(theirs.fileno(),) if theirs else ())
+        except OSError as err:
+            self._cleanup()
+            raise GraderFailure(f"the grading worker could not be started: {err}") from None
+        finally:
+            if theirs is not None:
+                theirs.close()
+        os.set_blocking(self.proc.stdin.fileno(), False)  # writes wait in select, under a deadline
         self.started = time.perf_counter()
-        self.requests = 0
-        self.lost: WorkerLost | None = None
+        if ours is not None:
+            try:
+                self.supervisor = kernel.Supervisor(kernel.receive_listener(ours, limits.start_seconds))
+            except (OSError, TimeoutError) as err:
+                self.kill()
+                raise GraderFailure(f"the grading worker did not install its seccomp filter: {err}; "
+                                    f"{self._death()}") from None
+            finally:
+                ours.close()
+
+    def refusals(self) -> list[dict]:
+        """What the kernel refused this worker so far (reported to the supervisor, not by the worker)."""
+        return self.supervisor.events() if self.supervisor is not None else []
 
     # ---- framing with a deadline
     def _read_exact(self, n: int, deadline: float) -> bytes:
@@ -224,6 +261,25 @@ class Worker:
             left -= len(b)
         return b"".join(chunks)
 
+    def _send(self, data: bytes, deadline: float) -> None:
+        """Write data to the worker, waiting at most until deadline (a worker busy in the
+        student's code does not read, and a full pipe would otherwise block the grader)."""
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            wait = deadline - time.perf_counter()
+            if wait <= 0:
+                raise WorkerLost("timeout", f"the worker did not read its request within {self._seconds:.3g} s")
+            _, ready, _ = select.select([], [fd], [], wait)
+            if not ready:
+                continue
+            try:
+                view = view[os.write(fd, view[:1 << 20]):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise WorkerLost("crash", self._death()) from None
+
     def _death(self) -> str:
         try:
             code = self.proc.wait(timeout=5)
@@ -234,7 +290,7 @@ class Worker:
         if code < 0:
             sig = signal.Signals(-code).name
             why = {"SIGKILL": " (killed: out of memory or its own doing)", "SIGXCPU": " (CPU-time limit)",
-                   "SIGSEGV": " (segmentation fault)"}.get(sig, "")
+                   "SIGSEGV": " (segmentation fault)", "SIGSYS": " (a system call the sandbox forbids)"}.get(sig, "")
             return f"the worker died from {sig}{why}"
         said = b""
         try:
@@ -244,54 +300,58 @@ class Worker:
             pass
         return f"the worker exited with status {code}" + (f": {said.decode(errors='replace').strip()}" if said else "")
 
-    def _send(self, data: bytes) -> None:
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise WorkerLost("crash", self._death()) from None
-
     def request(self, header: dict, enc: Encoder | None = None, callbacks: dict | None = None,
                 seconds: float | None = None):
         """Send header (encoded by enc, whose arrays travel with it) and wait for the reply.
 
-        Returns (reply header, arrays). Callbacks from the worker are answered on the way with
-        callbacks[id](*args).
+        Returns (reply header, its arrays). Callbacks from the worker are answered
+        on the way with callbacks[id](*args). Every read and write shares one deadline.
         """
         if self.lost is not None:
             raise self.lost
         self._seconds = seconds or self.limits.call_seconds
         deadline = time.perf_counter() + self._seconds
         try:
-            self._send(pack(header, enc.arrays if enc is not None else []))
+            self._send(pack(header, enc.arrays if enc is not None else []), deadline)
             self.requests += 1
             while True:
                 try:
-                    reply, arrays = read_message(lambda n: self._read_exact(n, deadline))
+                    reply, arrays = read_message(lambda n: self._read_exact(n, deadline), UNTRUSTED)
                 except ProtocolError as err:
                     raise WorkerLost("protocol", str(err)) from None
+                if not isinstance(reply, dict):
+                    raise WorkerLost("protocol", "a reply that is not an object")
+                if reply.get("op") == "progress":  # a cell's top-level statement starts
+                    if isinstance(reply.get("statement"), int) and len(self.progress) < 10_000:
+                        self.progress[str(reply.get("cell"))[:200]] = reply["statement"]
+                    continue
                 if reply.get("op") != "callback":
                     return reply, arrays
-                self._answer_callback(reply, arrays, callbacks or {})
+                self._answer_callback(reply, arrays, callbacks or {}, deadline)
         except WorkerLost as lost:
             self.lost = lost
             self.kill()
             raise
 
-    def _answer_callback(self, reply, arrays, callbacks):
+    def _answer_callback(self, reply, arrays, callbacks, deadline):
         k = reply.get("id")
-        if k not in callbacks:
-            raise WorkerLost("protocol", f"a callback to unknown function {k!r}")
+        if not isinstance(k, int) or k not in callbacks:
+            raise WorkerLost("protocol", f"a callback to unknown function {str(k)[:40]}")
         enc = Encoder(None, self.torch_module)
         try:
-            args = decode(reply.get("args", []), arrays, None, self.torch_module)
-            kwargs = decode(reply.get("kwargs", {"$d": {}}), arrays, None, self.torch_module)
+            dec = Decoder(arrays, None, self.torch_module, UNTRUSTED)
+            args = dec(reply.get("args", []))
+            kwargs = dec(reply.get("kwargs", {"$d": {}}))
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ProtocolError("callback arguments are not a list and a dict")
+            # The grader's function runs under the test's deadline (seqlib.grading.job's alarm),
+            # on arguments bounded like every reply (UNTRUSTED caps).
             answer = {"ok": enc.plain(callbacks[k](*args, **kwargs))}
         except ProtocolError as err:
             raise WorkerLost("protocol", str(err)) from None
         except Exception as err:  # noqa: BLE001 - the grader's function failed on the worker's input
             answer, enc = {"error": type(err).__name__, "message": str(err)[:500]}, Encoder()
-        self._send(pack(answer, enc.arrays))
+        self._send(pack(answer, enc.arrays), deadline)
 
     def kill(self) -> None:
         """End the worker and everything it started, now."""
@@ -309,12 +369,19 @@ class Worker:
                 stream.close()
             except OSError:
                 pass
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
         try:
             self.errors.close()
-        except OSError:
+        except (OSError, AttributeError):
             pass
 
     def close(self) -> None:

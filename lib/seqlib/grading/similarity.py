@@ -6,6 +6,10 @@ order it first appears, so renaming variables or reformatting changes nothing; t
 is difflib's ratio of the two sequences (1.0 for identical code). Functions shorter than
 ``MIN_TOKENS`` are not compared: a one-line ``np.tanh(x @ Wx + prev_h @ Wh + b)`` is what
 everyone writes. A flag is a reason to read two submissions side by side, not a verdict.
+
+The cost is bounded whatever the students send: a function is read up to ``MAX_TOKENS``
+tokens (a comparison costs at most their square), source that does not parse or nests too
+deeply is skipped, and the whole check stops at ``BUDGET_SECONDS``, naming who was not compared.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ import ast
 import difflib
 import inspect
 import io
+import time
 import tokenize
 
 MIN_TOKENS = 40
+MAX_TOKENS = 3000  # a solution is a few hundred tokens; past this only the first ones are compared
+MAX_SOURCE = 200_000  # characters of one function's source read at all
 THRESHOLD = 0.92
+BUDGET_SECONDS = 120.0
 
 
 class _Renamer(ast.NodeTransformer):
@@ -64,20 +72,24 @@ def _locals(tree) -> set[str]:
 
 
 def tokens(source: str) -> list[str] | None:
-    """The normalised token sequence of source, or None when it does not parse."""
+    """The normalised token sequence of source (at most MAX_TOKENS), or None when it does not
+    parse, nests too deeply or is too long to read."""
+    if len(source) > MAX_SOURCE:
+        return None
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-    renamer = _Renamer()
-    renamer.local = _locals(tree)
-    tree = renamer.visit(tree)
-    try:
-        text = ast.unparse(tree)
-        return [t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
-                if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-                                  tokenize.ENDMARKER, tokenize.COMMENT)]
-    except (tokenize.TokenError, IndentationError, ValueError):
+        renamer = _Renamer()
+        renamer.local = _locals(tree)
+        text = ast.unparse(renamer.visit(tree))
+        out = []
+        for t in tokenize.generate_tokens(io.StringIO(text).readline):
+            if t.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER,
+                              tokenize.COMMENT):
+                out.append(t.string)
+                if len(out) >= MAX_TOKENS:
+                    break
+        return out
+    except (SyntaxError, ValueError, RecursionError, MemoryError, tokenize.TokenError):
         return None
 
 
@@ -106,18 +118,23 @@ def library_source(name: str) -> str | None:
     return None
 
 
-def copy_flags(sources: dict[str, dict[str, str]], references: dict[str, list[tuple[str, str]]]) -> dict[str, list[str]]:
+def copy_flags(sources: dict[str, dict[str, str]], references: dict[str, list[tuple[str, str]]],
+               budget: float = BUDGET_SECONDS) -> tuple[dict[str, list[str]], list[str]]:
     """Per student, the functions that match a reference or another student.
 
     sources: student -> {grade_id: source}.  references: grade_id -> [(label, source)], e.g.
-    ("reference", the instructor's solution). Returns student -> ["rnn_backward ~ reference
-    (1.00)", "rnn_forward ~ bob (0.95)", ...], best match first per function.
+    ("reference", the instructor's solution). Returns (student -> ["rnn_backward ~ reference
+    (1.00)", "rnn_forward ~ bob (0.95)", ...], best match first per function; the students not
+    compared because the time budget ran out).
     """
-    toks = {s: {g: tokens(src) for g, src in cells.items()} for s, cells in sources.items()}
+    stop = time.perf_counter() + budget
+    toks = {s: {g: tokens(src) for g, src in cells.items() if isinstance(src, str)} for s, cells in sources.items()}
     ref_toks = {g: [(label, tokens(src)) for label, src in refs] for g, refs in references.items()}
     flags: dict[str, list[str]] = {s: [] for s in sources}
     students = sorted(sources)
-    for s in students:
+    for i, s in enumerate(students):
+        if time.perf_counter() > stop:
+            return flags, students[i:]
         for g, t in sorted(toks[s].items()):
             if not t or len(t) < MIN_TOKENS:
                 continue
@@ -136,4 +153,4 @@ def copy_flags(sources: dict[str, dict[str, str]], references: dict[str, list[tu
                     best = (other, score)
             if best is not None:
                 flags[s].append(f"{g} ~ {best[0]} ({best[1]:.2f})")
-    return flags
+    return flags, []
