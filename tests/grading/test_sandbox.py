@@ -397,3 +397,34 @@ def test_torchscript_and_inspect_find_a_cells_source_in_the_worker():
         assert s.load["c0"].status == "ok" and s.events == []
     finally:
         s.close()
+
+
+def test_the_worker_runs_in_a_cgroup_of_its_own_where_the_machine_allows_it():
+    from seqlib.grading.limits import Cgroup
+    from seqlib.grading.sandbox import Worker
+
+    if Cgroup.support().startswith("no writable"):
+        pytest.skip(f"this machine gives the grader no cgroup: {Cgroup.support()}")
+    worker = Worker(limits=FAST)
+    try:
+        assert worker.cgroup is not None
+        members = {int(p) for procs in worker.cgroup.procs for p in procs.read_text().split()}
+        assert worker.proc.pid in members  # bubblewrap, and with it everything it starts
+        limit = [d for d in worker.cgroup.dirs if (d / "memory.limit_in_bytes").exists() or (d / "memory.max").exists()]
+        assert limit, worker.cgroup.dirs
+        dirs = list(worker.cgroup.dirs)
+    finally:
+        worker.kill()
+    assert not any(d.exists() for d in dirs), "the worker's cgroup is removed with it"
+
+
+def test_without_a_cgroup_a_worker_still_runs_and_the_limits_say_what_holds(monkeypatch):
+    from seqlib.grading.limits import Cgroup
+
+    monkeypatch.setattr(Cgroup, "_layout", classmethod(lambda cls: None))
+    assert Cgroup.support().startswith("no writable cgroup") and "RLIMIT_AS" in Cgroup.support()
+    s = _session("def f():\n    return 5")
+    try:
+        assert _call(s, "f") == 5 and s.worker.cgroup is None
+    finally:
+        s.close()

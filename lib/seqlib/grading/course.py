@@ -261,7 +261,7 @@ def autograde(assignment: str, course_dir=".", students: list[str] | None = None
         # a folder that is a link elsewhere (to solutions/, say) is not this student's submission
         linked = path.parent.resolve() != base / s / assignment
         stored = _stored(course, assignment, s)
-        if not force and not linked and _current(stored, _sha(path), a.sha256, sandbox):
+        if not force and _current(stored, "" if linked else _sha(path), a.sha256, sandbox):
             continue  # graded already, from the same files: the result stands
         specs.append(dict(course_dir=str(course.root), assignment=assignment, student=s, submission=str(path),
                           sandbox=sandbox, problem="the submission's folder is a symbolic link" if linked else ""))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,9 +157,32 @@ class Cgroup:
             with open(procs, "w") as f:
                 f.write(pid)
 
-    def remove(self) -> None:
-        for d in self.dirs:
+    def kill(self) -> None:
+        """SIGKILL every process in the group (those bubblewrap started in a session of its own too)."""
+        for procs in self.procs:
             try:
-                d.rmdir()
-            except OSError:
-                pass
+                pids = [int(p) for p in procs.read_text().split()]
+            except (OSError, ValueError):
+                continue
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def remove(self) -> None:
+        """Kill what is left in the group and remove it (a group can go once it is empty)."""
+        for attempt in range(50):
+            self.kill()
+            left = []
+            for d in self.dirs:
+                try:
+                    d.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(d)
+            self.dirs = left
+            if not left:
+                return
+            time.sleep(0.02)
