@@ -13,7 +13,7 @@ MATHJAX := _mathjax/mathjax/tex-chtml.js
 A ?= rnn_numpy
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: help env sandbox-tool book test release releases autograde grades feedback clean
+.PHONY: help env sandbox-tool book test release releases autograde grades students formgrader feedback clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,16 +91,29 @@ TEST_WORKERS ?= 2
 test: env ## run the whole test suite (library, notebooks, grading, book build), in TEST_WORKERS processes
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-release: env ## regenerate assignments/ from solutions/ (all, or one with A=name)
+release: env ## regenerate assignments/ from solutions/ (all, or one with A=name); a graded one is kept as it was
 	@if [ "$(origin A)" = "command line" ]; then names="$(A)"; else names="$$(ls solutions)"; fi; \
-	for name in $$names; do $(BIN)/nbgrader generate_assignment "$$name" --force || exit 1; done
+	for name in $$names; do $(BIN)/python -m seqlib.grading release "$$name" || exit 1; done
 
 autograde: env ## grade every submitted/*/A/A.ipynb in the sandbox, JOBS at a time (A=rnn_numpy); a table per student
 	$(BIN)/python -m seqlib.grading autograde $(A) --jobs $(JOBS)
 
-grades: env ## export every grade in the gradebook to grades/grades.csv
+grades: env ## export every grade: grades/grades.csv (nbgrader's), grades/canvas.csv and grades/moodle.csv (to import)
 	mkdir -p grades
 	$(BIN)/nbgrader export --to grades/grades.csv
+	$(BIN)/nbgrader export --exporter seqlib.grading.export.CanvasExportPlugin --to grades/canvas.csv
+	$(BIN)/nbgrader export --exporter seqlib.grading.export.MoodleExportPlugin --to grades/moodle.csv
+
+ROSTER ?= roster.csv
+students: env ## give students their names and emails in the gradebook, from ROSTER (a CSV: id,first_name,last_name,email[,lms_user_id])
+	@test -f "$(ROSTER)" || { echo "make students: ROSTER=$(ROSTER): no such file (expected a CSV with columns id,first_name,last_name,email)" >&2; exit 2; }
+	$(BIN)/nbgrader db student import "$(ROSTER)"
+
+FORMGRADER_PORT ?= 8765
+formgrader: env $(MATHJAX) ## review and hand-grade in nbgrader's formgrader (localhost only; Autograde uses the course's sandbox)
+	$(BIN)/jupyter server --no-browser --ip=127.0.0.1 --port=$(FORMGRADER_PORT) $(AS_ROOT) \
+		--ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/formgrader \
+		--ServerApp.jpserver_extensions="{'nbgrader.server_extensions.formgrader': True, 'seqlib.grading.formgrader': True}"
 
 feedback: env ## write feedback/<student>/A/A.html for every graded submission of A (no hidden tests, nothing remote)
 	$(BIN)/python -m seqlib.grading feedback $(A)

@@ -32,3 +32,13 @@ c.GenerateFeedback.preprocessors = [
     "seqlib.grading.feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# nbgrader's exchange (releasing and collecting through JupyterHub): a gitignored folder of the
+# course, so that formgrader does not log an unwritable /usr/local/share/nbgrader/exchange.
+c.Exchange.root = os.path.join(root, "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)  # nbgrader logs an error on every page while it is missing
+
+# Late submissions: the grader records nbgrader's timestamp.txt as the submission time, and
+# nbgrader's LateSubmissionPlugin turns the time past an assignment's due date (`nbgrader db
+# assignment add NAME --duedate=...`) into a penalty: "none" (the default) or "zero".
+c.LateSubmissionPlugin.penalty_method = os.environ.get("SEQLIB_LATE_PENALTY", "none")

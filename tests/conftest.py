@@ -9,6 +9,7 @@ build's execution cache, so no chapter runs twice.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -140,3 +141,43 @@ def pytest_collection_modifyitems(config, items) -> None:
     """The book's tests go first (make test passes --no-loadscope-reorder): the clean build is
     the longest thing the suite does, and the other worker runs everything else meanwhile."""
     items.sort(key=lambda item: _scope(item.nodeid) != "book")    # stable: the rest keep their order
+
+
+# --------------------------------------------------------------------------- the browser
+# Headless Chromium for the tests that look at pages as a person would: the book
+# (tests/test_browser.py) and nbgrader's formgrader (tests/grading/test_manual_grades.py).
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+DRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+HOW_TO_INSTALL = ("this test drives the system's Chromium with its WebDriver: `make browser` installs them "
+                  "(Debian/Ubuntu: apt-get install chromium chromium-driver); pip install selenium==4.51.0")
+
+
+def _first(paths):
+    return next((p for p in paths if Path(p).is_file()), None) or shutil.which(Path(paths[0]).name)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Selenium, reading the console; skips (fails in CI) without it."""
+    chromium, driver_path = _first(CHROMIUM), _first(DRIVER)
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        chromium = None
+    if chromium is None or driver_path is None:
+        if os.environ.get("SEQLIB_REQUIRE_BROWSER"):
+            pytest.fail(HOW_TO_INSTALL)
+        pytest.skip(HOW_TO_INSTALL)
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a driver or a browser
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--no-first-run", "--disable-background-networking"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

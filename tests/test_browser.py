@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import threading
 import urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -23,16 +22,6 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-DRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
-HOW_TO_INSTALL = ("this test drives the system's Chromium with its WebDriver: `make browser` installs them "
-                  "(Debian/Ubuntu: apt-get install chromium chromium-driver); pip install selenium==4.51.0")
-
-
-def _first(paths):
-    return next((p for p in paths if Path(p).is_file()), None) or shutil.which(Path(paths[0]).name)
-
 
 @pytest.fixture(scope="module")
 def site(html):
@@ -49,32 +38,6 @@ def site(html):
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through Selenium, reading the console; skips (fails in CI) without it."""
-    chromium, driver_path = _first(CHROMIUM), _first(DRIVER)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        chromium = None
-    if chromium is None or driver_path is None:
-        if os.environ.get("SEQLIB_REQUIRE_BROWSER"):
-            pytest.fail(HOW_TO_INSTALL)
-        pytest.skip(HOW_TO_INSTALL)
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a driver or a browser
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--no-first-run", "--disable-background-networking"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 def _pages(html: Path) -> list[str]:

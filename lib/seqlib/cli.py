@@ -14,7 +14,8 @@ Every train command takes --dry-run (two steps, for CI), --minutes (a time budge
 --device and --out (default runs/<task>-<data>; the best checkpoint is <out>/best.pt and the
 history <out>/history.json). A checkpoint holds the weights, the model's config, the
 vocabularies and the preprocessing as plain data (seqlib.torch.checkpoint), so the other
-commands rebuild everything from it with torch.load(weights_only=True).
+commands rebuild everything from it with torch.load(weights_only=True). Bad input gets one line
+that names the argument and what was expected, never a traceback (seqlib.cli_errors).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from seqlib.cli_errors import DATA_ERRORS, BadArgument, about, check_args, reading_checkpoint
 from seqlib.data.prepare import encode_source, prepare_classification, prepare_lm_data, prepare_pairs
 from seqlib.vocab import Vocab
 
@@ -39,12 +41,16 @@ LM_DRY_RUN_CHARS = 200_000  # --dry-run trains on the start of a corpus: CI time
 def _device(name):
     from seqlib.torch import device
 
-    return device(name)
+    with about("--device"):
+        return device(name)
 
 
 def _out_dir(args, task: str) -> Path:
     out = Path(args.out) if args.out else Path("runs") / f"{task}-{args.data}"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadArgument("--out", f"cannot make the folder {out}: {err.strerror}") from err
     return out
 
 
@@ -90,13 +96,15 @@ def train_lm(args) -> dict:
 
     started = time.perf_counter()
     dev = _device(args.device)
+    with about("--data", *DATA_ERRORS):
+        vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab,
+                                                      max_chars=LM_DRY_RUN_CHARS if args.dry_run else None)
     out = _out_dir(args, "lm")
-    vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab,
-                                                  max_chars=LM_DRY_RUN_CHARS if args.dry_run else None)
     seed_everything(args.seed)
     config = LMConfig(vocab_size=len(vocab), tie_weights=args.tie_weights, **_model_fields(args))
     model = RNNLM.from_config(config).to(dev)
-    task = LMTask(train_ids, valid_ids, batch_size=args.batch_size, seq_len=args.seq_len, device=dev)
+    with about("--batch-size"):  # N streams of the corpus: it must hold them
+        task = LMTask(train_ids, valid_ids, batch_size=args.batch_size, seq_len=args.seq_len, device=dev)
     trainer = Trainer(model, task, _train_config(args, out), vocab=vocab.to_plain(),
                       extra={"task": "lm", "data": args.data})
     trainer.fit()
@@ -114,14 +122,15 @@ def train_seq2seq(args) -> dict:
 
     started = time.perf_counter()
     dev = _device(args.device)
-    out = _out_dir(args, "seq2seq")
-    src_vocab, tgt_vocab, (tr_s, tr_t), (va_s, va_t) = prepare_pairs(
-        args.data, args.level, args.min_freq, args.max_vocab, args.reverse_source)
+    with about("--data", *DATA_ERRORS):
+        src_vocab, tgt_vocab, (tr_s, tr_t), (va_s, va_t) = prepare_pairs(
+            args.data, args.level, args.min_freq, args.max_vocab, args.reverse_source)
     if args.max_len:
         # A few very long help paragraphs would set the padded width of whole batches; the
         # validation set stays complete so that its loss is comparable between runs.
         keep = [i for i in range(len(tr_s)) if len(tr_s[i]) <= args.max_len and len(tr_t[i]) <= args.max_len + 2]
         tr_s, tr_t = [tr_s[i] for i in keep], [tr_t[i] for i in keep]
+    out = _out_dir(args, "seq2seq")
     seed_everything(args.seed)
     config = Seq2SeqConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), **_model_fields(args))
     model = Seq2Seq.from_config(config).to(dev)
@@ -144,9 +153,10 @@ def train_classifier(args) -> dict:
 
     started = time.perf_counter()
     dev = _device(args.device)
+    with about("--data", *DATA_ERRORS):
+        vocab, labels, (tr_x, tr_y), (va_x, va_y) = prepare_classification(args.data, args.min_freq,
+                                                                            args.max_vocab, not args.keep_case)
     out = _out_dir(args, "classifier")
-    vocab, labels, (tr_x, tr_y), (va_x, va_y) = prepare_classification(args.data, args.min_freq, args.max_vocab,
-                                                                        not args.keep_case)
     seed_everything(args.seed)
     config = ClassifierConfig(vocab_size=len(vocab), num_classes=max(labels) + 1,
                               bidirectional=not args.unidirectional, **_model_fields(args))
@@ -162,11 +172,14 @@ def train_classifier(args) -> dict:
 
 
 def _load(path, task: str):
+    """(model, checkpoint) of a best.pt written by `train <task>`; any other file is a BadArgument."""
     from seqlib.torch import load_model
 
-    model, ckpt = load_model(path, map_location="cpu")
+    with reading_checkpoint(path, task):
+        model, ckpt = load_model(path, map_location="cpu")
     if ckpt["extra"].get("task") != task:
-        raise SystemExit(f"{path} holds a {ckpt['extra'].get('task')!r} model, expected a {task!r} one")
+        raise BadArgument("--checkpoint", f"{path} holds a {ckpt['extra'].get('task')!r} model, expected a "
+                                          f"{task!r} one (a best.pt written by python -m seqlib train {task})")
     model.eval()
     return model, ckpt
 
@@ -177,6 +190,8 @@ def cmd_sample(args) -> str:
 
     model, ckpt = _load(args.checkpoint, "lm")
     vocab = Vocab.from_plain(ckpt["vocab"])
+    if args.top_k is not None and args.top_k > len(vocab):
+        raise BadArgument("--top-k", f"expected at most the model's {len(vocab)} tokens, got {args.top_k}")
     text = sample_text(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
     print((args.prime or "") + (" " if vocab.level == "word" and args.prime.strip() else "") + text)
     return text
@@ -370,11 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     """Run one command; returns what it produced (a dict for train, text for sample ...).
 
-    A bad argument that only the library can see (a dataset of the wrong kind, a size that
-    does not fit) ends the command with its one-line message, not a traceback.
+    Bad input ends the command with one line that names the argument and what was expected,
+    and exit status 1 (seqlib.cli_errors); argparse's own usage errors exit with status 2.
     """
     args = build_parser().parse_args(argv)
     try:
+        check_args(args)
         return args.func(args)
-    except ValueError as err:
-        raise SystemExit(f"python -m seqlib {args.command}: error: {err}") from err
+    except BadArgument as err:
+        raise SystemExit(f"python -m seqlib {args.command}: {err.flag}: {err}") from err

@@ -63,6 +63,10 @@ def test_the_wrong_kind_of_dataset_is_refused_by_name(tiny):
         prepare_lm_data("tiny-pairs")
     with pytest.raises(ValueError, match="'tiny-text' is not a dataset of pairs"):
         prepare_pairs("tiny-text")
+    with pytest.raises(ValueError, match=r"'tiny-labels' holds \(str, int\) pairs; a translator needs sentence pairs \(str, str\)"):
+        prepare_pairs("tiny-labels")
+    with pytest.raises(ValueError, match=r"'tiny-pairs' holds \(str, str\) pairs; a classifier needs sentences with integer labels \(str, int\)"):
+        prepare_classification("tiny-pairs")
 
 
 def test_an_empty_source_is_one_unk():

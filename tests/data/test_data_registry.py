@@ -201,7 +201,7 @@ def test_failed_download_reports_the_dataset_and_the_client_error(fake_text, cac
     monkeypatch.setattr(cache_mod.subprocess, "run", FakeRun(rc=1, stderr="ERROR: No matching distribution"))
     assert cli.main(["fetch", ds.name]) == 1
     err = capsys.readouterr().err
-    assert "downloading fakepkg-1.0.tar.gz failed (exit status 1)" in err
+    assert err.startswith("python -m seqlib.data fetch: error: downloading fakepkg-1.0.tar.gz failed (exit status 1)")
     assert "No matching distribution" in err and "dataset 'fake-text'" in err
     assert not (cache / ds.name / "fakepkg-1.0.tar.gz").exists()
 
@@ -237,7 +237,7 @@ def test_cli_list_and_info(capsys, cache):
     out = capsys.readouterr().out
     assert "Hutto" in out and "5d7c06e027fc8b99" in out and "MIT" in out
     assert cli.main(["info", "nope", "--quick"]) == 1
-    assert "no dataset named 'nope'" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith("python -m seqlib.data info: name: no dataset named 'nope'; known: ")
 
 
 # --------------------------------------------------------------------------- real data

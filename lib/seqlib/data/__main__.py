@@ -23,7 +23,11 @@ def _print_info(d: dict, indent: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m seqlib.data list | info NAME | fetch NAME; returns the exit status."""
+    """python -m seqlib.data list | info NAME | fetch NAME; returns the exit status.
+
+    Bad input (an unknown name) and a dataset that cannot be fetched or is damaged end the
+    command with a message naming the argument, status 1; argparse's usage errors exit with 2.
+    """
     p = argparse.ArgumentParser(prog="python -m seqlib.data", description="The course's named datasets.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every dataset, with its size and whether it is cached")
@@ -33,7 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     pf = sub.add_parser("fetch", help="download and verify the archives, then build once")
     pf.add_argument("name", help="a dataset name, or 'all'")
     args = p.parse_args(argv)
+    prog = f"{p.prog} {args.command}"
 
+    if args.command != "list" and not (args.command == "fetch" and args.name == "all"):
+        try:
+            registry.get(args.name)
+        except KeyError as e:  # the registry's message lists the known names
+            print(f"{prog}: name: {e.args[0]}" + (", or 'all'" if args.command == "fetch" else ""), file=sys.stderr)
+            return 1
     try:
         if args.command == "list":
             for name in registry.names():
@@ -50,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                 for path in paths:
                     print(f"{name}: {path} (SHA-256 verified)")
                 print(f"{name}: ready, content SHA-256 {registry.info(name)['content_sha256']}")
-    except (DatasetUnavailable, ChecksumError, KeyError, ImportError) as e:
-        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+    except (DatasetUnavailable, ChecksumError) as e:  # a source out of reach or a damaged file: what to run is in e
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     return 0
 

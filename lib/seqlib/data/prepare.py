@@ -20,12 +20,19 @@ from seqlib.vocab import Vocab
 __all__ = ["prepare_lm_data", "prepare_pairs", "prepare_classification", "encode_source"]
 
 
-def _load_splits(name: str, kind: str, command: str):
+def _load_splits(name: str, kind: str, command: str, second: type | None = None):
+    """The train and valid splits of a dataset of this kind; for pairs, second is the type of the
+    pairs' second items (str: sentence pairs for a translator, int: labels for a classifier)."""
     if get(name).kind != kind:
         wanted = "a text corpus" if kind == "text" else "a dataset of pairs"
         raise ValueError(f"dataset {name!r} is not {wanted}; {command} needs one "
                          f"(python -m seqlib.data list shows each dataset's kind)")
-    return load(name, "train"), load(name, "valid")
+    train, valid = load(name, "train"), load(name, "valid")
+    if second is not None and train and not isinstance(train[0][1], second):
+        wanted = "sentence pairs" if second is str else "sentences with integer labels"
+        raise ValueError(f"dataset {name!r} holds (str, {type(train[0][1]).__name__}) pairs; {command} needs "
+                         f"{wanted} (str, {second.__name__})")
+    return train, valid
 
 
 def prepare_lm_data(name: str, level: str = "char", max_vocab: int | None = None, max_chars: int | None = None):
@@ -61,7 +68,7 @@ def prepare_pairs(name: str, level: str = "word", min_freq: int = 1, max_vocab: 
     Returns src_vocab, tgt_vocab, (train_srcs, train_tgts), (valid_srcs, valid_tgts): lists of
     (S_i,) source ids (see encode_source) and (T_i,) target ids holding <bos> ... <eos>.
     """
-    train, valid = _load_splits(name, "pairs", "a translator")
+    train, valid = _load_splits(name, "pairs", "a translator", str)
     src_vocab = Vocab.build((s for s, _ in train), level=level, min_freq=min_freq, max_size=max_vocab)
     tgt_vocab = Vocab.build((t for _, t in train), level=level, min_freq=min_freq, max_size=max_vocab)
 
@@ -79,7 +86,7 @@ def prepare_classification(name: str, min_freq: int = 2, max_vocab: int | None =
     Returns vocab, labels (the sorted label values of train), (train_xs, train_ys),
     (valid_xs, valid_ys): lists of (T_i,) ids and of int labels.
     """
-    train, valid = _load_splits(name, "pairs", "a classifier")
+    train, valid = _load_splits(name, "pairs", "a classifier", int)
     norm = str.lower if lowercase else str
     vocab = Vocab.build((norm(t) for t, _ in train), level="word", min_freq=min_freq, max_size=max_vocab)
 

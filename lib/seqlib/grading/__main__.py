@@ -1,9 +1,13 @@
-"""python -m seqlib.grading {autograde,summary,feedback} ASSIGNMENT [--student S ...] [--jobs N] [--dask ADDRESS]
+"""python -m seqlib.grading {autograde,summary,feedback,release} ASSIGNMENT [--student S ...] [--jobs N] [--dask ADDRESS]
 
 autograde: grade every submitted/<student>/ASSIGNMENT/ASSIGNMENT.ipynb (or the given
 students) in the sandbox, write the scores into the gradebook, and print the class table
 (also written to grades/ASSIGNMENT-summary.csv). summary: the table of the last grading.
 feedback: feedback/<student>/ASSIGNMENT/ASSIGNMENT.html for every graded student.
+release: assignments/ASSIGNMENT from solutions/ASSIGNMENT (kept as it was if nbgrader refuses).
+
+Exit status: 0; 1 when the grader failed on a submission (no score recorded for it: run
+again) or nothing was found; 2 for bad input (one line says what).
 
     python -m seqlib.grading autograde rnn_numpy --jobs 2
     python -m seqlib.grading feedback rnn_numpy
@@ -16,20 +20,36 @@ import sys
 from pathlib import Path
 
 from seqlib.grading import course, table
+from seqlib.grading.release import ReleaseError
 from seqlib.grading.sandbox import SandboxUnavailable, enforcement
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return n
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Grade or summarize one assignment for the class; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m seqlib.grading", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["autograde", "summary", "feedback"],
-                        help="grade; show the last grades; write the students' feedback")
+    parser = _Parser(prog="python -m seqlib.grading", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["autograde", "summary", "feedback", "release"],
+                        help="grade; show the last grades; write the students' feedback; release from solutions/")
     parser.add_argument("assignment", help="the assignment's name, e.g. rnn_numpy")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable); the table "
                         "still lists everyone")
     parser.add_argument("--course", default=".", help="folder holding nbgrader_config.py (default: here)")
-    parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the cores)")
+    parser.add_argument("--jobs", type=_positive, default=None, help="submissions graded at once (default: the cores)")
     parser.add_argument("--dask", default=None, metavar="ADDRESS",
                         help="run the jobs on a Dask cluster (its scheduler's address, or local:N for N local workers)")
     parser.add_argument("--force", action="store_true",
@@ -40,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     failures = 0
+    if not (Path(args.course) / "nbgrader_config.py").is_file():
+        print(f"python -m seqlib.grading: --course: {args.course} holds no nbgrader_config.py (expected a "
+              "course folder, such as the repository's root)", file=sys.stderr)
+        return 2
     try:
+        if args.command == "release":
+            from seqlib.grading.release import release
+
+            print(release(course.load_api(args.course), args.assignment))
+            return 0
         if args.command == "autograde":
             results, failures = course.autograde(args.assignment, args.course, args.student, args.jobs,
                                                  sandbox=not args.unsafe_no_sandbox, dask=args.dask,
@@ -53,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         else:
             results = course.summary(course.Course.load(args.course), args.assignment)
-    except (SandboxUnavailable, course.GradingError) as err:
+    except (SandboxUnavailable, course.GradingError, ReleaseError) as err:
         print(f"python -m seqlib.grading: {err}", file=sys.stderr)
         return 2
     if not results:

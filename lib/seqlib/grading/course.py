@@ -32,7 +32,7 @@ from pathlib import Path
 
 from seqlib.grading import results
 from seqlib.grading.job import grade_job, job_seconds, result_from_payload, run_isolated
-from seqlib.grading.notebook import answered, graded_notebook, load_assignment, read_limited
+from seqlib.grading.notebook import answered, graded_notebook, load_assignment, read_limited, released_text
 from seqlib.grading.results import GRADER_VERSION, SubmissionResult, for_terminal
 from seqlib.grading.sandbox import check_sandbox
 from seqlib.grading.similarity import copy_flags, library_source
@@ -161,7 +161,7 @@ def record(api, assignment: str, result: SubmissionResult) -> None:
     A grader_error result records no score: only its result file, so that the summary says
     NOT GRADED and the next run grades the student again.
     """
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     a = load_assignment(api.coursedir.root, assignment, api.coursedir.source_directory,
                         api.coursedir.release_directory)
@@ -176,22 +176,60 @@ def record(api, assignment: str, result: SubmissionResult) -> None:
     results.write(_results_dir(api, assignment) / f"{student}.json", result)
     with Gradebook(api.coursedir.db_url) as gb:
         gb.update_or_create_student(student)
-        if timestamp:
-            gb.update_or_create_submission(assignment, student, timestamp=timestamp)
-        else:
-            gb.update_or_create_submission(assignment, student)
+        # nbgrader's add_submission reads the new submission's notebooks before adding it to
+        # the session; autoflush then warns (SAWarning) about an object not in the session.
+        with gb.db.no_autoflush:
+            if timestamp:
+                gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+            else:
+                gb.update_or_create_submission(assignment, student)
         notebook = Path(a.notebook).stem
+        # nbgrader's own rules (SaveAutoGrades): a grade without an automatic score, or with a
+        # score someone set by hand, needs a person's look; manual scores, extra credit and
+        # comments are never touched here, so they survive every regrade.
         for t in result.tests:
             grade = gb.find_grade(t.grade_id, notebook, assignment, student)
             grade.auto_score = t.points
-            # nbgrader's own rule (SaveAutoGrades): a grade someone set by hand needs a look again
             grade.needs_manual_grade = grade.manual_score is not None
+        for c in a.manual:  # a written answer: 0 when left as released, else for a person to grade
+            grade = gb.find_grade(c.grade_id, notebook, assignment, student)
+            grade.auto_score = 0.0 if _unanswered(a, c.grade_id, result.answers) else None
+            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        for c in a.solutions + a.manual:
+            try:
+                comment = gb.find_comment(c.grade_id, notebook, assignment, student)
+            except MissingEntry:
+                continue
+            given = result.answers if c.kind == "manual" else result.sources
+            comment.auto_comment = "No response." if _unanswered(a, c.grade_id, given) else None
         gb.db.commit()
+        _late_penalty(api, gb, assignment, notebook, student)
     out = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment)) / a.notebook
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.chmod(0o644)
     out.write_text(json.dumps(graded_notebook(a, result), indent=1, ensure_ascii=True) + "\n", encoding="ascii")
+
+
+def _late_penalty(api, gb, assignment: str, notebook: str, student: str) -> None:
+    """nbgrader's late penalty (its AssignLatePenalties rule, with the plugin the course's
+    config names): none unless the submission time is past the assignment's due date."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    submission = gb.find_submission(assignment, student)
+    nb = gb.find_submission_notebook(notebook, assignment, student)
+    nb.late_submission_penalty = None
+    if submission.total_seconds_late > 0:
+        rule = AssignLatePenalties(config=api.config)
+        rule.init_plugin()
+        penalty = rule.plugin_inst.late_submission_penalty(student, nb.score, submission.total_seconds_late)
+        if penalty is not None:
+            nb.late_submission_penalty = min(max(penalty, 0.0), nb.score)
+    gb.db.commit()
+
+
+def _unanswered(a, grade_id: str, given: dict[str, str]) -> bool:
+    return grade_id not in given or given[grade_id] == released_text(a, grade_id)
 
 
 def _references(a) -> dict[str, list[tuple[str, str]]]:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from nbgrader.preprocessors import ClearHiddenTests
 
+from seqlib.grading.course import GradingError
+
 _REMOTE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']?(?:https?:)?//[^>]*>\s*</script>|"""
                      r"""<link\b[^>]*\bhref\s*=\s*["']?(?:https?:)?//[^>]*>""", re.IGNORECASE)
 
@@ -45,7 +47,8 @@ def generate(api, assignment: str) -> list[Path]:
     """nbgrader's feedback for every graded student of assignment, made offline; the files."""
     out = api.generate_feedback(assignment, force=True)
     if not out.get("success"):
-        raise SystemExit(f"generate_feedback {assignment} failed:\n{out.get('log', '')}{out.get('error', '')}")
+        said = " ".join((out.get("error") or out.get("log") or "").split())[-300:]
+        raise GradingError(f"nbgrader generate_feedback {assignment} failed: {said}")
     root = Path(api.coursedir.root) / api.coursedir.feedback_directory
     files = sorted(root.glob(f"*/{assignment}/*.html"))
     for f in files:

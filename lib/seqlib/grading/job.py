@@ -159,7 +159,7 @@ def grade_submission(course_dir: str, assignment: str, student: str, submission:
     sub = read_submission(submission, a) if not problem else Submission(problem=problem)
     result = SubmissionResult(assignment, student, a.max_score, source_sha256=a.sha256,
                               submission_sha256=sub.sha256, problem=sub.problem, notes=list(sub.notes),
-                              sources=dict(sub.sources), sandbox=bool(sandbox))
+                              sources=dict(sub.sources), answers=dict(sub.answers), sandbox=bool(sandbox))
     timing = {"start": 0.0, "tests": 0.0}
     if sub.problem:
         result.tests = [TestResult(t.grade_id, 0.0, t.points, "error", f"not graded: {sub.problem}") for t in a.tests]

@@ -13,6 +13,10 @@ instructor's and are tagged by what they are for:
 - ``demo``: not graded, not run by the grader (training runs, plots);
 - untagged: runs in the grader only, before the tests that follow it (test tools).
 
+A cell that is both a solution and a grade cell (a written answer in markdown, or code to be
+read) is **manually graded**, as in nbgrader: never run, its points given by a person in
+formgrader; the student's answer is kept for the graded notebook and the feedback.
+
 A **submission** is untrusted bytes. Only the source text of its solution cells is used,
 found by ``grade_id``; its test cells, outputs, metadata and any extra cells are ignored
 (the grader runs its own copies of the tests), so editing, deleting or reordering them
@@ -42,7 +46,7 @@ class Cell:
     """One code cell of the source notebook."""
 
     index: int
-    kind: str  # "solution", "test" or "provided"
+    kind: str  # "solution", "test", "manual" (graded by a person) or "provided"
     grade_id: str
     source: str
     points: float = 0.0
@@ -71,7 +75,13 @@ class Assignment:
         return [c for c in self.cells if c.kind == "test"]
 
     @property
+    def manual(self) -> list[Cell]:
+        """The manually graded answers (markdown or code): never run, graded in formgrader."""
+        return [c for c in self.cells if c.kind == "manual"]
+
+    @property
     def max_score(self) -> float:
+        """The points the grader gives (the tests'); the manual ones come on top, by hand."""
         return float(sum(c.points for c in self.tests))
 
     def worker_cells(self) -> list[Cell]:
@@ -130,19 +140,18 @@ def load_assignment(course_dir, name: str, source_directory: str = "solutions",
     release = json.loads(release_path.read_text(encoding="utf-8")) if release_path.exists() else None
     cells = []
     for i, c in enumerate(nb["cells"]):
-        if c.get("cell_type") != "code":
-            continue
         meta = _nbgrader(c)
-        tags = tuple(t for t in c.get("metadata", {}).get("tags", []) if t in TAGS)
-        if meta.get("solution") and not meta.get("grade"):
+        if meta.get("solution") and meta.get("grade"):
+            kind = "manual"  # a written (or code) answer that a person grades
+        elif c.get("cell_type") != "code":
+            continue
+        elif meta.get("solution"):
             kind = "solution"
-        elif meta.get("grade") and not meta.get("solution"):
+        elif meta.get("grade"):
             kind = "test"
-        elif meta.get("solution") and meta.get("grade"):
-            raise ValueError(f"{path}: cell {meta.get('grade_id')!r} is both a solution and a test; "
-                             "the grader grades code by tests: split it in two cells")
         else:
             kind = "provided"
+        tags = tuple(t for t in c.get("metadata", {}).get("tags", []) if t in TAGS)
         grade_id = str(meta.get("grade_id", f"cell-{i}"))
         cells.append(Cell(i, kind, grade_id, _text(c.get("source", "")), float(meta.get("points", 0) or 0), tags))
     if release is None:
@@ -158,6 +167,7 @@ class Submission:
     """The student's solution sources by grade_id, and what else the file showed."""
 
     sources: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, str] = field(default_factory=dict)  # manually graded cells, by grade_id
     notes: list[str] = field(default_factory=list)
     problem: str = ""  # why nothing could be read at all
     sha256: str = ""
@@ -202,6 +212,7 @@ def read_submission(path, assignment: Assignment) -> Submission:
         sub.problem = "the file is JSON but not a notebook (no list of cells)"
         return sub
     wanted = {c.grade_id: c for c in assignment.solutions}
+    manual = {c.grade_id for c in assignment.manual}
     tests = {c.grade_id: c for c in assignment.tests}
     stubs = _release_sources(assignment)
     seen_tests = set()
@@ -215,6 +226,8 @@ def read_submission(path, assignment: Assignment) -> Submission:
                 sub.notes.append(f"{gid}: a second cell with this grade_id is ignored")
                 continue
             sub.sources[gid] = text(_text(cell.get("source", "")))
+        elif gid in manual and isinstance(cell, dict) and gid not in sub.answers:
+            sub.answers[gid] = text(_text(cell.get("source", "")))[:100_000]
         elif gid in tests:
             seen_tests.add(gid)
             if _text(cell.get("source", "")) != stubs.get(gid, _text(cell.get("source", ""))):
@@ -224,10 +237,24 @@ def read_submission(path, assignment: Assignment) -> Submission:
             sub.notes.append(f"{gid}: solution cell missing")
         elif sub.sources[gid] == stubs.get(gid):
             sub.notes.append(f"{gid}: unanswered (as released)")
+    for gid in sorted(manual):
+        if gid not in sub.answers:
+            sub.notes.append(f"{gid}: answer cell missing")
+        elif sub.answers[gid] == stubs.get(gid):
+            sub.notes.append(f"{gid}: unanswered (as released)")
     for gid in tests:
         if gid not in seen_tests:
             sub.notes.append(f"{gid}: test cell deleted (the grader runs its own copy)")
     return sub
+
+
+def _no_html(markdown: str) -> str:
+    return markdown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def released_text(assignment: Assignment, grade_id: str) -> str | None:
+    """What the release holds in cell grade_id (a stub, "YOUR ANSWER HERE", a test's visible part)."""
+    return _release_sources(assignment).get(grade_id)
 
 
 def answered(assignment: Assignment, sources: dict[str, str]) -> dict[str, str]:
@@ -251,6 +278,13 @@ def graded_notebook(assignment: Assignment, result) -> dict:
     test's outcome as its output. result: a seqlib.grading.results.SubmissionResult."""
     nb = copy.deepcopy(assignment.release)
     sources = result.sources
+    for cell in nb["cells"]:  # the student's written answers, as formgrader and the feedback show them
+        gid = _nbgrader(cell).get("grade_id")
+        if gid in result.answers:
+            answer = result.answers[gid]
+            # Markdown passes HTML through: a student's <script> would run in the grader's browser
+            # (formgrader) and in the feedback page. As entities it shows as the text it is.
+            cell["source"] = _no_html(answer) if cell.get("cell_type") == "markdown" else answer
     tests = {t.grade_id: t for t in result.tests}
     own_tests = {c.grade_id: c.source for c in assignment.tests}
     for cell in nb["cells"]:

@@ -63,6 +63,7 @@ class SubmissionResult:
     grader_error: bool = False
     notes: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # the solution cells graded, by grade_id
+    answers: dict[str, str] = field(default_factory=dict)  # the manually graded answers, by grade_id
     functions: dict[str, str] = field(default_factory=dict)  # grade_id -> "ok" or what went wrong
     tests: list[TestResult] = field(default_factory=list)
     refused: list[dict] = field(default_factory=list)  # what the kernel refused: {"kind", "detail"}
@@ -100,7 +101,7 @@ class SubmissionResult:
             raise ValueError(f"a result file with a malformed test: {err}") from None
         result = cls(**dict(data, tests=tests))
         for name, kind in (("assignment", str), ("student", str), ("problem", str), ("notes", list),
-                           ("sources", dict), ("functions", dict), ("refused", list)):
+                           ("sources", dict), ("answers", dict), ("functions", dict), ("refused", list)):
             if not isinstance(getattr(result, name), kind):
                 raise ValueError(f"a result file whose {name} is not a {kind.__name__}")
         return result
