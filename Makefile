@@ -13,7 +13,7 @@ MATHJAX := _mathjax/mathjax/tex-chtml.js
 A ?= rnn_numpy
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: help env sandbox-tool book test release releases autograde grades students formgrader feedback clean
+.PHONY: help env sandbox-tool book test release releases autograde grades students formgrader student-repo feedback clean
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,8 +70,11 @@ notebooks: env ## (re)write notebooks/ from the chapters in book/ (overwrites yo
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told (a container or a CI machine often is root).
 AS_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# A student's JupyterLab: jupyter/student/ hides the instructor's folders (solutions/, a class's
+# submissions and grades) and nbgrader's instructor panels (formgrader, course list, create
+# assignment); the Validate button stays.
 lab: env $(CHAPTER_NOTEBOOKS) ## open the chapters (notebooks/) and the assignments (assignments/) in JupyterLab
-	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(AS_ROOT) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/student $(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(AS_ROOT) $(LAB_ARGS)
 
 # The browser test (tests/test_browser.py) drives the distribution's Chromium with its driver;
 # nothing is downloaded when the tests run. .ci/run always installs them.
@@ -108,6 +111,10 @@ ROSTER ?= roster.csv
 students: env ## give students their names and emails in the gradebook, from ROSTER (a CSV: id,first_name,last_name,email[,lms_user_id])
 	@test -f "$(ROSTER)" || { echo "make students: ROSTER=$(ROSTER): no such file (expected a CSV with columns id,first_name,last_name,email)" >&2; exit 2; }
 	$(BIN)/nbgrader db student import "$(ROSTER)"
+
+student-repo: env ## write the repository a graded class gets into DEST (a new folder): the course without solutions/
+	@test -n "$(DEST)" || { echo "make student-repo: DEST: expected a new folder, e.g. make student-repo DEST=../course-students" >&2; exit 2; }
+	$(BIN)/python -m seqlib.grading student-repo "$(DEST)"
 
 FORMGRADER_PORT ?= 8765
 formgrader: env $(MATHJAX) ## review and hand-grade in nbgrader's formgrader (localhost only; Autograde uses the course's sandbox)

@@ -247,3 +247,23 @@ def test_an_instructor_grades_a_written_answer_in_formgrader(course, formgrader,
     server_log = log.read_text()
     for bad in ("Unwritable", "exchange directory", "Traceback", "[E "):
         assert bad not in server_log, server_log[-3000:]
+
+
+def test_releasing_a_graded_assignment_again_changes_nothing_and_says_what_to_do(course, tmp_path):
+    release = course / "assignments" / A / f"{A}.ipynb"
+    before = release.read_bytes()
+    source = course / "solutions" / A / f"{A}.ipynb"
+    kept = source.read_bytes()
+    changed = json.loads(kept)
+    changed["cells"].append(_cell("code", "test_more", "assert double(1) == 2", grade=True, points=1))
+    try:
+        source.write_text(json.dumps(changed), encoding="utf-8")
+        proc = _run([sys.executable, "-m", "seqlib.grading", "release", A], course)
+    finally:
+        source.write_bytes(kept)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "3 submission(s)" in lines[0] and "nbgrader db assignment remove" in lines[0], lines
+    assert release.read_bytes() == before, "the release students have is kept as it was"
+    recipe = subprocess.run(["make", "-n", "release", "A=tiny"], cwd=REPO, capture_output=True, text=True)
+    assert "-m seqlib.grading release" in recipe.stdout, recipe.stdout  # what `make release` runs

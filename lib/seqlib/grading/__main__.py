@@ -5,6 +5,7 @@ students) in the sandbox, write the scores into the gradebook, and print the cla
 (also written to grades/ASSIGNMENT-summary.csv). summary: the table of the last grading.
 feedback: feedback/<student>/ASSIGNMENT/ASSIGNMENT.html for every graded student.
 release: assignments/ASSIGNMENT from solutions/ASSIGNMENT (kept as it was if nbgrader refuses).
+student-repo DEST: the repository a graded class gets, without solutions/ and the tests that read it.
 
 Exit status: 0; 1 when the grader failed on a submission (no score recorded for it: run
 again) or nothing was found; 2 for bad input (one line says what).
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from seqlib.grading import course, table
+from seqlib.grading.publish import PublishError
 from seqlib.grading.release import ReleaseError
 from seqlib.grading.sandbox import SandboxUnavailable, enforcement
 
@@ -43,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     """Grade or summarize one assignment for the class; returns the exit status."""
     parser = _Parser(prog="python -m seqlib.grading", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["autograde", "summary", "feedback", "release"],
-                        help="grade; show the last grades; write the students' feedback; release from solutions/")
-    parser.add_argument("assignment", help="the assignment's name, e.g. rnn_numpy")
+    parser.add_argument("command", choices=["autograde", "summary", "feedback", "release", "student-repo"],
+                        help="grade; show the last grades; write the students' feedback; release from solutions/; "
+                             "write the repository a graded class gets (without solutions/) into a new folder")
+    parser.add_argument("assignment", help="the assignment's name, e.g. rnn_numpy (for student-repo: the new folder)")
     parser.add_argument("--student", action="append", help="grade only this student (repeatable); the table "
                         "still lists everyone")
     parser.add_argument("--course", default=".", help="folder holding nbgrader_config.py (default: here)")
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
               "course folder, such as the repository's root)", file=sys.stderr)
         return 2
     try:
+        if args.command == "student-repo":
+            from seqlib.grading.publish import student_repo
+
+            print(student_repo(Path(args.course), Path(args.assignment)))
+            return 0
         if args.command == "release":
             from seqlib.grading.release import release
 
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         else:
             results = course.summary(course.Course.load(args.course), args.assignment)
-    except (SandboxUnavailable, course.GradingError, ReleaseError) as err:
+    except (SandboxUnavailable, course.GradingError, ReleaseError, PublishError) as err:
         print(f"python -m seqlib.grading: {err}", file=sys.stderr)
         return 2
     if not results:

@@ -295,6 +295,8 @@ def _context(torch: bool):
 
 
 def result_from_payload(spec: dict, payload, why: str) -> SubmissionResult:
+    """The SubmissionResult a job process sent (see _payload), or a grader_error result saying
+    why there is none (why: what happened to the process, where nothing came back)."""
     if isinstance(payload, dict) and "result" in payload:
         try:
             result = SubmissionResult.from_json(payload["result"])
