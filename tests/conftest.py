@@ -181,3 +181,40 @@ def browser():
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+
+
+
+# --------------------------------------------------------------------------- a Jupyter server
+
+
+@pytest.fixture(scope="module")
+def jupyter_server():
+    """start(app, cwd, token, *args, env=None) -> base URL: `jupyter <app>` (server or lab) on a free
+    port of 127.0.0.1, answering; every server started is stopped after the module."""
+    import socket
+    import urllib.request
+
+    started = []
+
+    def start(app: str, cwd: Path, token: str, *args: str, env: dict | None = None, log=subprocess.DEVNULL) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [str(Path(sys.executable).parent / "jupyter"), app, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+               "--allow-root", f"--IdentityProvider.token={token}", *args]
+        env = dict(os.environ if env is None else env)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        started.append(subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT))
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                return base
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"jupyter {app} did not answer on {base}")
+
+    yield start
+    for server in started:
+        server.terminate()
+        server.wait(timeout=20)

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -25,27 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lab():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def lab(jupyter_server):
     recipe = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True).stdout
     assert f"JUPYTER_CONFIG_PATH={REPO}/jupyter/student" in recipe, recipe  # what `make lab` runs
     env = dict(os.environ, JUPYTER_CONFIG_PATH=str(REPO / "jupyter" / "student"))
-    server = subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
-                               f"--port={port}", "--allow-root", f"--notebook-dir={REPO}",
-                               "--IdentityProvider.token=lab-test"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token=lab-test", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield base
-    server.terminate()
-    server.wait(timeout=20)
+    return jupyter_server("lab", REPO, "lab-test", f"--notebook-dir={REPO}", env=env)
 
 
 def _get(url):

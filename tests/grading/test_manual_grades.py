@@ -51,9 +51,8 @@ def _env():
     return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
 
 
-def _run(args, course, **kw):
-    env = _env()
-    return subprocess.run(args, cwd=course, env=env, capture_output=True, text=True, timeout=300, **kw)
+def _run(args, course, env=None, **kw):
+    return subprocess.run(args, cwd=course, env=env or _env(), capture_output=True, text=True, timeout=300, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +133,8 @@ def test_the_feedback_shows_the_answer_its_score_and_the_comment(course):
 
 
 @pytest.fixture(scope="module")
-def formgrader(course, tmp_path_factory):
+def formgrader(course, tmp_path_factory, jupyter_server):
     """`make formgrader`'s server on the course (a free port on 127.0.0.1, a known token)."""
-    import socket
-    import time
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     log = tmp_path_factory.mktemp("formgrader") / "server.log"
     roster = course / "roster.csv"  # what `make students ROSTER=roster.csv` imports
     roster.write_text("id,first_name,last_name,email\n" + "".join(f"{i},{f},{l},{i}@example.org\n" for i, f, l in ROSTER))
@@ -150,25 +142,13 @@ def formgrader(course, tmp_path_factory):
     assert f"nbgrader db student import \"{roster}\"" in recipe.stdout, recipe.stdout + recipe.stderr
     imported = _run([sys.executable, "-m", "nbgrader", "db", "student", "import", str(roster)], course)
     assert imported.returncode == 0, imported.stderr
-    cmd = [str(Path(sys.executable).parent / "jupyter"), "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           "--allow-root", f"--ServerApp.root_dir={course}", "--IdentityProvider.token=formgrader-test",
-           "--ServerApp.jpserver_extensions={'nbgrader.server_extensions.formgrader': True, "
-           "'seqlib.grading.formgrader': True}"]
     make = (REPO / "Makefile").read_text()
-    assert "--ServerApp.jpserver_extensions=\"{'nbgrader.server_extensions.formgrader': True, " \
-           "'seqlib.grading.formgrader': True}\"" in make and "--ip=127.0.0.1" in make  # the same as make's
+    extensions = "{'nbgrader.server_extensions.formgrader': True, 'seqlib.grading.formgrader': True}"
+    assert f'--ServerApp.jpserver_extensions="{extensions}"' in make and "--ip=127.0.0.1" in make  # make's own
     with open(log, "w") as out:
-        server = subprocess.Popen(cmd, cwd=course, env=_env(), stdout=out, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token=formgrader-test", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+        base = jupyter_server("server", course, "formgrader-test", f"--ServerApp.root_dir={course}",
+                              f"--ServerApp.jpserver_extensions={extensions}", log=out)
         yield base, log
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def _api(base, path, method="GET"):
@@ -267,3 +247,22 @@ def test_releasing_a_graded_assignment_again_changes_nothing_and_says_what_to_do
     assert release.read_bytes() == before, "the release students have is kept as it was"
     recipe = subprocess.run(["make", "-n", "release", "A=tiny"], cwd=REPO, capture_output=True, text=True)
     assert "-m seqlib.grading release" in recipe.stdout, recipe.stdout  # what `make release` runs
+
+
+def test_a_late_submission_gets_nbgraders_late_penalty(course):
+    """The submission time from timestamp.txt against the due date, through nbgrader's own plugin
+    (penalty_method "zero": a late notebook scores nothing)."""
+    due = _run([sys.executable, "-m", "nbgrader", "db", "assignment", "add", A, "--duedate=2026-12-01 12:00:00 UTC"],
+               course)
+    assert due.returncode == 0, due.stderr
+    (course / "submitted" / "bob" / A / "timestamp.txt").write_text("2026-12-02 12:00:00.000000 UTC")
+    late = _run([sys.executable, "-m", "seqlib.grading", "autograde", A, "--student", "bob", "--force"], course,
+                env=dict(_env(), SEQLIB_LATE_PENALTY="zero"))
+    assert late.returncode == 0, late.stdout + late.stderr
+    exported = _run([sys.executable, "-m", "nbgrader", "export", "--to", "grades/late.csv"], course)
+    assert exported.returncode == 0, exported.stderr
+    with open(course / "grades" / "late.csv", newline="") as f:
+        rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert float(rows["bob"]["raw_score"]) == 1.0 and float(rows["bob"]["late_submission_penalty"]) == 1.0
+    assert float(rows["bob"]["score"]) == 0.0 and float(rows["bob"]["timestamp"][:4]) == 2026
+    assert float(rows["ada"]["late_submission_penalty"]) == 0.0  # no timestamp: not late
