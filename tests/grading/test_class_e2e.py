@@ -159,6 +159,8 @@ SUBMISSIONS = {
     "def_then_loop": (_with(HONEST, rnn_step_forward=HONEST["rnn_step_forward"] + "\nwhile True:\n    pass"), 13),
     "surrogate": (_with(HONEST, rnn_step_backward=HONEST["rnn_step_backward"].replace(
         '    g = dnext_h', '    raise ValueError("caf\ud800 " + "\udcff" * 3)\n    g = dnext_h')), 6),
+    "html_message": (_with(HONEST, rnn_step_backward=HONEST["rnn_step_backward"].replace(
+        '    g = dnext_h', '    raise ValueError("<img src=x onerror=alert(1)> =HYPERLINK(1)")\n    g = dnext_h')), 6),
     # Hostile: each gets exactly its honest control's score (named in CONTROLS), and the kernel says what it refused.
     "environ_leak": (_with(HONEST, rnn_step_backward=HONEST["rnn_step_backward"].replace(
         '    g = dnext_h', '    raise ValueError(open("/proc/1/environ", "rb").read().decode(errors="replace")'
@@ -188,7 +190,7 @@ SUBMISSIONS = {
                                "    os.write(4, pack({'ok': [{'$a': 0}] * 200_000, 'output': 0}, [np.zeros(10**6)]))"), 9),
 }
 # A hostile submission and the honest one it must score exactly as.
-CONTROLS = {"environ_leak": "raises", "fork_bomb": "honest", "memfd_hog": "honest", "shm_symlink": "honest",
+CONTROLS = {"environ_leak": "raises", "html_message": "raises", "fork_bomb": "honest", "memfd_hog": "honest", "shm_symlink": "honest",
             "hook_off": "honest", "in_place_vandal": "in_place_control", "amplify": "suicide",
             "patch_grading": "zeros", "nan_forward": "forward_raises", "forge": "blank", "snoop": "honest", "network": "honest"}
 UNREADABLE = ("unreadable", "link_file", "link_folder", "fifo")
@@ -359,9 +361,9 @@ def test_the_table_names_each_cause(graded):
     assert "rnn_step_forward: timeout" in rows["def_then_loop"]["notes"]
     assert "at its top-level statement 2" in rows["def_then_loop"]["notes"]
     for honest in ("display_debug", "time_magic", "magics_and_shell", "inspect_source"):
-        notes = rows[honest]["notes"].replace("unreadable timestamp.txt (ParserError): graded without a submission "
-                                              "time", "")
-        assert rows[honest]["status"] == "ok" and notes == "", rows[honest]
+        notes = [n for n in rows[honest]["notes"].split("; ") if n and not n.startswith("unreadable timestamp.txt")
+                 and not re.fullmatch(r"written_\w+: unanswered \(as released\)", n)]  # for a person to grade
+        assert rows[honest]["status"] == "ok" and notes == [], rows[honest]
     assert rows["surrogate"]["errors"] == rows["raises"]["errors"]
     assert rows["amplify"]["status"] == "crashed" and rows["nan_forward"]["errors"]
 
@@ -406,6 +408,8 @@ def test_feedback_keeps_messages_and_hides_the_hidden_tests(graded):
         html = (course / "feedback" / student / A / f"{A}.html").read_text(encoding="utf-8")
         assert "BEGIN HIDDEN TESTS" not in html and "ref.rnn_backward(" not in html
         assert not re.search(r"""<(script|link)[^>]+(src|href)=["']?(https?:)?//""", html), student
+    html = (course / "feedback" / "html_message" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "onerror=alert(1)&gt;" in html and "<img src=x" not in html  # the student's text shows as text
     wrong = (course / "feedback" / "wrong_bias" / A / f"{A}.html").read_text(encoding="utf-8")
     assert "rnn_forward h (N=1, T=1, D=1, H=1) differs from the expected values" in wrong
 
