@@ -113,8 +113,8 @@ def test_truncated_bptt_rejects_empty_chunks():
 def test_stacked_bidirectional_has_two_directions_per_layer():
     ax = rendered(draw_stacked_bidirectional(layers=3, steps=2))
     shown = texts(ax)
-    assert sum(r"\overrightarrow{h}_" in t for t in shown) == 3 * 2
-    assert sum(r"\overleftarrow{h}_" in t for t in shown) == 3 * 2
+    assert sum(t.startswith(r"$\overrightarrow{h}_") for t in shown) == 3 * 2  # one box per layer and step
+    assert sum(t.startswith(r"$\overleftarrow{h}_") for t in shown) == 3 * 2
     assert [t for t in shown if t.startswith("layer")] == ["layer 1", "layer 2", "layer 3"]
     assert arrows(ax, color="#5e3c99"), "the backward direction's arrows"
     ax = rendered(draw_stacked_bidirectional(layers=2, steps=4, bidirectional=False))
@@ -196,9 +196,9 @@ def _bigram_model(seed, V=7, bos=2, eos=3):
     table -= np.log(np.exp(table).sum(axis=1, keepdims=True))
 
     def step(tokens, state):
-        # the state is each row's last token, reordered by beam_search with the hypotheses
-        assert np.array_equal(state[:, 0], tokens)
-        return table[tokens], np.asarray(tokens)[:, None]
+        # the state counts the steps: the user's state reaches the model, one row per hypothesis
+        assert state.shape == (len(tokens), 1) and len(set(state[:, 0].tolist())) == 1, state
+        return table[tokens], np.repeat(state[:1] + 1, len(tokens), axis=0)
 
     return table, step
 
@@ -241,5 +241,5 @@ def test_beam_tree_rejects_a_negative_pruned():
 
 def test_the_unrolled_graph_of_plots_still_draws_with_the_shared_boxes():
     ax = rendered(plots.draw_task("many-to-many (aligned)", steps=3, ax=plt.subplots()[1], weight_labels=True))
-    assert {"$x_1$", "$h_3$", "$y_2$", "$h_0$", "$W_{hh}$"} <= set(texts(ax))
+    assert {"$x_{1}$", "$h_{3}$", "$y_{2}$", "$h_0$", "$W_{hh}$"} <= set(texts(ax))
     assert plots.COLORS["h"] == "#92c5de"

@@ -12,26 +12,11 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-# Colours of the three kinds of node, the same in every figure of the book.
-COLORS = {"x": "#f4a582", "h": "#92c5de", "y": "#b8e186", "ctx": "#c2a5cf"}
+# The boxes, arrows and colours of every diagram of the book live in seqlib.diagrams.
+from seqlib.diagrams import COLORS, arrow as _arrow, box as _box  # noqa: F401 (COLORS: for the chapters)
+
 TASKS = ("one-to-one", "one-to-many", "many-to-one", "many-to-many", "many-to-many (aligned)")
-
-
-def _box(ax, x, y, kind, label, w=0.7, h=0.5):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.05",
-                                fc=COLORS[kind], ec="black", lw=1))
-    ax.text(x, y, label, ha="center", va="center", fontsize=10)
-
-
-def _arrow(ax, start, end, label=None, offset=(0.0, 0.0), color="black"):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, lw=1.2, color=color,
-                                 shrinkA=14, shrinkB=14))
-    if label:
-        mx, my = (start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1]
-        ax.text(mx, my, label, fontsize=8, color=color, ha="center", va="center",
-                bbox=dict(fc="white", ec="none", pad=0.5))
 
 
 def _layout(task: str, steps: int):
