@@ -236,7 +236,8 @@ def test_stacked_chapter_pads_safely_and_beats_the_majority(html):
     majority = float(re.search(r"majority class scores (0\.\d+)", chapter).group(1))
     kept = float(re.search(r"kept the weights of epoch \d: validation accuracy (0\.\d+)", chapter).group(1))
     assert kept > majority + 0.15, (kept, majority)
-    assert len(_images(html, "05_stacked_bidirectional")) == 1  # which outputs see the last input
+    # the stacked bidirectional layers drawn; which outputs see the last input
+    assert len(_images(html, "05_stacked_bidirectional")) == 2
 
 
 def test_note_on_the_slides_bidirectional_order_matters(html):
@@ -270,7 +271,8 @@ def test_seq2seq_chapter_translates_and_beam_search_helps(html):
     assert set(beams) == {1, 5} and beams[5][1] >= beams[1][1], beams  # the wider beam finds more probable outputs
     sizes = {int(h): float(acc) for h, acc in re.findall(r"H = +(\d+): exact match (\d\.\d+)", chapter)}
     assert sizes[16] < sizes[32] < sizes[128], sizes
-    assert len(_images(html, "06_seq2seq")) == 1
+    # the encoder-decoder; teacher forcing against free running; the bottleneck; the beam tree
+    assert len(_images(html, "06_seq2seq")) == 4
 
 
 def test_the_decoding_example_is_one_where_greedy_and_beam_disagree(html):

@@ -132,7 +132,10 @@ def draw_beam_tree(steps, ax=None, best: Sequence | None = None, vocab=None):
 
     # Each column: the hypotheses grouped under their parents (in the parents' order), kept
     # before pruned, best score first; each group centred on its parent, then pushed apart.
-    dx, dy, w, h = 1.9, 0.78, 1.15, 0.58
+    # boxes as wide as the longest token needs (a word of a real vocabulary can be long)
+    longest = max((len(_label(n.tokens[-1], vocab)) for nodes in tree for n in nodes), default=1)
+    w = max(1.15, 0.115 * longest)
+    dx, dy, h = max(1.9, w + 0.7), 0.78, 0.58
     xy: dict[tuple[int, int], tuple[float, float]] = {}
     for t, nodes in enumerate(tree):
         parent_y = [0.0 if t == 0 else xy[(t - 1, n.parent)][1] for n in nodes]
