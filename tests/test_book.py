@@ -286,6 +286,14 @@ def test_the_decoding_example_is_one_where_greedy_and_beam_disagree(html):
     assert float(beam.group(2)) > float(greedy.group(2)), (greedy.groups(), beam.groups())
 
 
+def test_note_on_the_slides_min_char_rnn_accumulates_the_bias_gradient(html):
+    chapter = _text(html, "03_language_models")
+    summed = float(re.search(r"accumulated over the 25 steps: relative error (\S+)", chapter).group(1))
+    assigned = float(re.search(r"assigned at each step \(slides\): relative error (\S+)", chapter).group(1))
+    assert summed < 1e-6 < 0.1 < assigned, (summed, assigned)
+    assert "share of positive weights: randn 0.5" in chapter and "rand 1.00" in chapter
+
+
 def test_note_on_the_slides_teacher_forcing_feeds_the_reference(html):
     chapter = _text(html, "06_seq2seq")
     tf, own = map(float, re.search(r"word accuracy with teacher forcing (\d\.\d+), reading its own predictions "
@@ -296,8 +304,8 @@ def test_note_on_the_slides_teacher_forcing_feeds_the_reference(html):
 # --------------------------------------------------------------------------- the whole book
 
 
-@pytest.mark.parametrize("chapter, notes", [("02_bptt", 2), ("04_lstm_gru", 1), ("05_stacked_bidirectional", 1),
-                                            ("06_seq2seq", 1)])
+@pytest.mark.parametrize("chapter, notes", [("02_bptt", 2), ("03_language_models", 1), ("04_lstm_gru", 1),
+                                            ("05_stacked_bidirectional", 1), ("06_seq2seq", 1)])
 def test_notes_on_the_slides_are_where_the_topic_is_taught(html, chapter, notes):
     page = (html / "book" / f"{chapter}.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<div class="note lecture-note admonition"', page)) == notes
