@@ -44,7 +44,6 @@ import sys
 import sysconfig
 import tempfile
 import time
-from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -81,12 +80,6 @@ class GraderFailure(BaseException):
     """The grader itself failed (a worker that cannot start, an instructor's cell that fails):
     no student's code is to blame, so no score is recorded and the student is graded again
     on the next run. A BaseException for the same reason as WorkerLost."""
-
-
-@cache
-def seccomp_unavailable() -> str | None:
-    """Why the seccomp filter cannot be used here (once per process), or None."""
-    return kernel.available()
 
 
 def bwrap_path() -> str | None:
@@ -130,7 +123,7 @@ def check_sandbox() -> None:
 def enforcement(sandbox: bool = True) -> str:
     """One line: what holds a worker in on this machine (printed with every class run)."""
     parts = ["bubblewrap namespaces, read-only file system" if sandbox else "NO namespaces (--unsafe-no-sandbox)"]
-    reason = seccomp_unavailable()
+    reason = kernel.available()
     parts.append("seccomp with kernel-reported refusals" if reason is None else f"NO seccomp ({reason})")
     parts.append(Cgroup.support())
     return "; ".join(parts)
@@ -206,7 +199,7 @@ class Worker:
         self.requests = 0
         self.progress: dict[str, int] = {}  # cell id -> the last top-level statement it started
         cmd = [c.replace("{scratch}", self.scratch or "") for c in worker_command(torch, sandbox, limits)]
-        ours, theirs = (None, None) if seccomp_unavailable() else socket.socketpair()
+        ours, theirs = (None, None) if kernel.available() else socket.socketpair()
         if theirs is not None:
             cmd.append(f"--kernel-fd={theirs.fileno()}")
         cgroup = self.cgroup
