@@ -12,7 +12,8 @@ What bounds the ratio: batching removes min-char-rnn's Python and matrix-vector 
 not its arithmetic. Both do ~160-180 kFLOP per character (forward and backward through
 Wx, Wh and the output layer), so the batched model can go at most (BLAS GEMM speed) /
 (min-char-rnn's ~3 GFLOP/s) faster: about 8x for float64 on one core of a ~27 GFLOP/s
-machine, twice that in float32, and more with threads.
+machine, twice that in float32, and more with threads. How close a seqlib training step
+comes to the BLAS's own speed on its matrix products is bench/char_rnn_gemm_rate.py's question.
 
 Both run in this one process with the same BLAS thread count: OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS are set before NumPy is imported (unless already set).

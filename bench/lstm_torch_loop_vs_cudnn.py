@@ -22,11 +22,11 @@ import time
 import torch
 
 import seqlib.torch as st
-from seqlib.torch.lstm import lstm_forward_autograd
+from seqlib.torch.lstm import lstm_layer_autograd
 
 
 class AutogradLoopLSTM(torch.nn.Module):
-    """The naive baseline: lstm_forward_autograd per layer (input projection hoisted)."""
+    """The naive baseline: lstm_layer_autograd per layer (input projection hoisted)."""
 
     def __init__(self, ref: torch.nn.LSTM):
         super().__init__()
@@ -36,7 +36,7 @@ class AutogradLoopLSTM(torch.nn.Module):
         for k in range(self.ref.num_layers):
             w = [getattr(self.ref, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             h0 = x.new_zeros(x.shape[0], self.ref.hidden_size)
-            x, _ = lstm_forward_autograd(x, h0, h0, *w)
+            x, _ = lstm_layer_autograd(x, h0, h0, *w)
         return x, None
 
 

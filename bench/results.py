@@ -5,6 +5,7 @@ Chapters: "Language models", "Sequence to sequence", "Stacked and bidirectional 
     python bench/results.py --lm            # char LM, 2-layer LSTM, shakespeare (10 min CPU / 5 min GPU)
     python bench/results.py --numbers       # en-ru-numbers seq2seq, exact match on test
     python bench/results.py --help-mt       # en-ru-help seq2seq, BLEU and chrF on test
+    python bench/results.py --help-attention  # en-ru-help on subwords, without and with attention (chapter 7)
     python bench/results.py --sentiment     # sentiment classifier, test accuracy
     python bench/results.py --all           # all four, one after the other
     python bench/results.py --render        # only rewrite results.md from results.json
@@ -98,14 +99,14 @@ def run_lm(minutes=None) -> dict:
             "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
-def _seq2seq(name, minutes, extra_args) -> tuple[dict, list, list, list]:
+def _seq2seq(name, minutes, extra_args, out=None) -> tuple[dict, list, list, list]:
     from seqlib import data
     from seqlib.data.prepare import encode_source
     from seqlib.torch import load_model
     from seqlib.torch.generate import greedy_translate
     from seqlib.vocab import Vocab
 
-    out = Path(f"runs/bench-{name}")
+    out = out or Path(f"runs/bench-{name}")
     argv = ["train", "seq2seq", "--data", name, "--minutes", str(minutes), "--seed", str(SEED), "--out", str(out),
             "--quiet", *extra_args]
     started = time.perf_counter()
@@ -147,6 +148,73 @@ def run_help(minutes=None) -> dict:
             "examples": [{"src": s, "ref": r, "hyp": h} for (s, r), h in list(zip(test, hyps))[:5]]}
 
 
+# Chapter 7's comparison: the same subword vocabulary, budget, seed and sizes; only --attention
+# differs (and with it the default reading order of the source, each model's better one).
+HELP_SUBWORDS = ["--level", "bpe", "--merges", "4000", "--min-freq", "2", "--max-len", "60", "--hidden", "256",
+                 "--embed", "128", "--eval-every", "200"]
+HELP_ATTENTION = "bilinear"
+CHECKPOINTS = HERE / "checkpoints"  # the chapter loads these (float16) and checks their scores
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 15), (16, 25), (26, 1000))
+
+
+def _help_subwords(name, minutes, attention) -> dict:
+    """Train one of chapter 7's pair through the command line, ship its float16 copy, score the copy."""
+    from seqlib.torch import load_model, save
+
+    minutes = minutes or 12.0
+    out = Path(f"runs/bench-{name}")
+    argv = ["train", "seq2seq", "--data", "en-ru-help", "--minutes", str(minutes), "--seed", str(SEED),
+            "--out", str(out), "--quiet", *HELP_SUBWORDS, *(["--attention", attention] if attention else [])]
+    started = time.perf_counter()
+    summary = _train(argv, out)
+    # The chapter's copy: float16 weights (half the size; the model computes in float32 after
+    # loading). The scores below are the copy's, so the chapter can check them to the digit.
+    model, ckpt = load_model(out / "best.pt")
+    CHECKPOINTS.mkdir(exist_ok=True)
+    save(CHECKPOINTS / f"{name}.pt", model.half(), vocab=ckpt["vocab"], **ckpt["extra"])
+    return {"name": name, "command": "python -m seqlib " + " ".join(argv), "minutes_budget": minutes,
+            **summary, "attention": attention, **score_help_copy(name),
+            "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
+def score_help_copy(name) -> dict:
+    """BLEU and chrF (sacrebleu, whole test split, greedy) of bench/checkpoints/<name>.pt, overall and
+    by source length in words: what chapter 7 recomputes from the same file."""
+    from seqlib import data
+    from seqlib.data.prepare import encode_source
+    from seqlib.metrics import bleu, chrf
+    from seqlib.torch import load_model
+    from seqlib.torch.generate import greedy_translate
+    from seqlib.vocab import Vocab, tokenize
+
+    model, ckpt = load_model(CHECKPOINTS / f"{name}.pt")
+    src_vocab, tgt_vocab = (Vocab.from_plain(ckpt["vocab"][k]) for k in ("src", "tgt"))
+    test = data.load("en-ru-help", "test")
+    srcs = [encode_source(src_vocab, s, ckpt["extra"]["reverse_source"]) for s, _ in test]
+    t = time.perf_counter()
+    hyps = [tgt_vocab.to_text(h) for h in greedy_translate(model, srcs)]
+    decode_seconds = round(time.perf_counter() - t, 1)
+    refs = [r for _, r in test]
+    words = np.array([len(tokenize(s, "word")) for s, _ in test])
+    by_len = {}
+    for lo, hi in LENGTH_BUCKETS:
+        idx = np.flatnonzero((words >= lo) & (words <= hi))
+        by_len[f"{lo}-{hi}" if hi < 1000 else f"{lo}+"] = {
+            "pairs": int(len(idx)), "bleu": round(bleu([hyps[i] for i in idx], [refs[i] for i in idx]), 2)}
+    return {"test_pairs": len(test), "decoding": "greedy", "decode_seconds": decode_seconds,
+            "scored": "the float16 copy in bench/checkpoints", "bleu": round(bleu(hyps, refs), 2),
+            "chrf": round(chrf(hyps, refs), 2), "bleu_by_source_words": by_len,
+            "examples": [{"src": s, "ref": r, "hyp": h} for (s, r), h in list(zip(test, hyps))[:5]]}
+
+
+def run_help_plain(minutes=None) -> dict:
+    return _help_subwords("help-bpe", minutes, None)
+
+
+def run_help_attention(minutes=None) -> dict:
+    return _help_subwords("help-attention", minutes, HELP_ATTENTION)
+
+
 def run_sentiment(minutes=None) -> dict:
     from seqlib import data
     from seqlib.data.prepare import encode_source
@@ -177,9 +245,11 @@ def run_sentiment(minutes=None) -> dict:
 
 
 # What the Trainer's tokens/s counts for each task (seqlib.train: the task's batch_tokens or loss count).
-UNITS = {"lm": "characters", "numbers": "target tokens", "help": "target tokens", "sentiment": "tokens"}
+UNITS = {"lm": "characters", "numbers": "target tokens", "help": "target tokens", "sentiment": "tokens",
+         "help-bpe": "target subwords", "help-attention": "target subwords"}
 
-EXPERIMENTS = {"lm": run_lm, "numbers": run_numbers, "help": run_help, "sentiment": run_sentiment}
+EXPERIMENTS = {"lm": run_lm, "numbers": run_numbers, "help": run_help, "sentiment": run_sentiment,
+               "help-bpe": run_help_plain, "help-attention": run_help_attention}
 
 
 def load_results() -> dict:
@@ -246,6 +316,26 @@ def render(results: dict) -> str:
                   "against both scores), trained on CPU within the budget.", ""]
         lines += head(r) + ["", "Examples:", ""] + [f"- {e['src']}\n  - model: {e['hyp']}\n  - reference: {e['ref']}"
                                                     for e in r["examples"]] + [""]
+    pair = [results[k] for k in ("help-bpe", "help-attention") if k in results]
+    if pair:
+        lines += ["## `en-ru-help` on subwords, without and with attention (chapter 7)", "",
+                  "The same byte-pair vocabularies (4,000 merges per language, learned on the training split), "
+                  "sizes, seed and time budget; only the attention differs. Greedy decoding of the whole test "
+                  "split by the float16 copies in `bench/checkpoints/` (the ones chapter 7 loads and checks), "
+                  "detokenised, scored by sacrebleu.", "",
+                  "| model | budget | steps | BLEU | chrF | BLEU by source length in words |", "|---|---|---|---|---|---|"]
+        lines += [f"| {'attention (' + r['attention'] + ')' if r['attention'] else 'no attention'} | "
+                  f"{r['minutes_budget']} min | {r['steps']} | **{r['bleu']}** | {r['chrf']} | " +
+                  ", ".join(f"{k}: {v['bleu']}" for k, v in r["bleu_by_source_words"].items()) + " |" for r in pair]
+        if len(pair) == 2:
+            ratio = pair[1]["bleu"] / max(pair[0]["bleu"], 1e-9)
+            lines += ["", f"Attention / no attention: {ratio:.2f}x the BLEU (target: at least 1.5x, and 20 BLEU or "
+                          f"more: {'met' if ratio >= 1.5 and pair[1]['bleu'] >= 20 else 'not met'})."]
+        lines += [""]
+        for r in pair:
+            lines += [f"### {'With attention' if r['attention'] else 'Without attention'}", ""] + head(r) + [
+                "", "Examples:", ""] + [f"- {e['src']}\n  - model: {e['hyp']}\n  - reference: {e['ref']}"
+                                        for e in r["examples"]] + [""]
     if "sentiment" in results:
         r = results["sentiment"]
         lines += ["## `sentiment` classifier (bidirectional LSTM)", "",
@@ -263,15 +353,21 @@ def main(argv=None):
     p.add_argument("--lm", action="store_true")
     p.add_argument("--numbers", action="store_true")
     p.add_argument("--help-mt", dest="help_mt", action="store_true", help="en-ru-help translation")
+    p.add_argument("--help-attention", dest="help_attention", action="store_true",
+                   help="en-ru-help on subwords, without and with attention")
     p.add_argument("--sentiment", action="store_true")
     p.add_argument("--all", action="store_true")
     p.add_argument("--render", action="store_true", help="only rewrite results.md")
+    p.add_argument("--rescore-help-copies", action="store_true",
+                   help="score bench/checkpoints/help-*.pt again (no training) and update their results")
     p.add_argument("--minutes", type=float, default=None, help="override the time budget of each experiment run")
     args = p.parse_args(argv)
     chosen = [k for k, flag in (("lm", args.lm), ("numbers", args.numbers), ("help", args.help_mt),
                                 ("sentiment", args.sentiment)) if flag or args.all]
-    if not chosen and not args.render:
-        p.error("choose an experiment (--lm, --numbers, --help-mt, --sentiment, --all) or --render")
+    chosen += ["help-bpe", "help-attention"] if args.help_attention or args.all else []
+    if not chosen and not args.render and not args.rescore_help_copies:
+        p.error("choose an experiment (--lm, --numbers, --help-mt, --help-attention, --sentiment, --all) "
+                "or --render")
     for name in chosen:
         hw = hardware()
         print(f"[{datetime.datetime.now():%H:%M:%S}] {name} ...", file=sys.stderr, flush=True)
@@ -285,6 +381,12 @@ def main(argv=None):
         RESULTS_MD.write_text(render(results))
         print(json.dumps({k: v for k, v in r.items() if k not in ("errors", "examples", "sample_T0.8")},
                          ensure_ascii=False), file=sys.stderr, flush=True)
+    if args.rescore_help_copies:
+        results = load_results()
+        for name in ("help-bpe", "help-attention"):
+            results[name].update(score_help_copy(name))
+        RESULTS_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False))
+        RESULTS_MD.write_text(render(results))
     if args.render:
         RESULTS_MD.write_text(render(load_results()))
 

@@ -8,6 +8,7 @@ checked here, so a change to the library or the data that makes a sentence false
 from __future__ import annotations
 
 import ast
+import json
 import re
 from html import unescape
 from pathlib import Path
@@ -301,11 +302,105 @@ def test_note_on_the_slides_teacher_forcing_feeds_the_reference(html):
     assert tf > own, (tf, own)
 
 
+# --------------------------------------------------------------------------- chapter 7
+
+
+def test_attention_chapter_shows_the_bottleneck_and_attention_removes_it(html):
+    chapter = _text(html, "07_attention")
+    rows = {name: (float(overall), _floats(r"\d+-\d+: (\d\.\d\d)", by_length)) for name, overall, by_length in
+            re.findall(r"^(without|with) attention +token accuracy (\d\.\d\d); by source length (.+)$", chapter, re.M)}
+    (plain, plain_by_length), (attention, attention_by_length) = rows["without"], rows["with"]
+    assert len(plain_by_length) == len(attention_by_length) == 4, rows
+    assert plain_by_length[-1] < plain_by_length[0] - 0.2, rows  # "accuracy falls as the string grows"
+    assert plain_by_length[-1] < 0.3, rows  # "towards chance" (1/8)
+    assert min(attention_by_length) >= 0.85 and attention_by_length[0] - attention_by_length[-1] <= 0.15, rows
+    assert attention > plain + 0.4, rows
+    # the copier's accuracy by length; BLEU by length; the three heat maps
+    assert len(_images(html, "07_attention")) == 3
+
+
+def test_attention_chapter_computes_attention_by_hand_and_masks_before_the_softmax(html):
+    chapter = _text(html, "07_attention")
+    diffs = re.findall(r"^(dot|bilinear|additive) +largest difference: weights (\d\.\de[-+]\d\d), context (\d\.\de[-+]\d\d)$", chapter, re.M)
+    assert [d[0] for d in diffs] == ["dot", "bilinear", "additive"], diffs
+    assert max(float(v) for d in diffs for v in d[1:]) < 1e-12, diffs
+    masked, after = map(float, re.search(r"real weights sum to (\d\.\d+) \(mask, then softmax\) and (\d\.\d+) "
+                                          r"\(softmax, then zero the padding\)", chapter).groups())
+    assert masked == 1.0 and after < 0.99, (masked, after)
+    errors = [float(v) for v in re.search(r"dquery relative error (\d\.\de-\d\d), dkeys (\d\.\de-\d\d)", chapter).groups()]
+    assert max(errors) < 1e-7, errors
+    torch_diff = [float(v) for v in re.search(r"torch against numpy: context (\d\.\de-\d\d), weights (\d\.\de-\d\d)", chapter).groups()]
+    assert max(torch_diff) < 1e-12, torch_diff
+    largest = {int(h): (float(u), float(s)) for h, u, s in re.findall(
+        r"H = +(\d+): largest of 10 weights, on average: unscaled (\d\.\d\d), scaled by 1/sqrt\(H\) (\d\.\d\d)", chapter)}
+    assert set(largest) == {4, 64, 512} and largest[512][0] > 0.8 and largest[512][1] < 0.5, largest
+
+
+def test_attention_chapter_counts_unknown_words_and_pieces(html):
+    chapter = _text(html, "07_attention")
+    results = json.loads((REPO / "bench" / "results.json").read_text())
+    m = re.search(r"chapter 6's translator, word vocabularies \(bench/results\.json\): BLEU (\d+\.\d)", chapter)
+    assert m and float(m.group(1)) == round(results["help"]["bleu"], 1), m
+    words = {lang: float(v) for lang, v in re.findall(r"^(English|Russian): [\d,]+ words seen at least twice in "
+                                                      r"training; in the [\d,]+ validation sentences (\d+\.\d)% of "
+                                                      r"the words are <unk>", chapter, re.M)}
+    pieces = {lang: float(v) for lang, v in re.findall(r"^(English|Russian) validation text: (\d\.\d+)% of the pieces "
+                                                       r"are <unk>", chapter, re.M)}
+    assert set(words) == set(pieces) == {"English", "Russian"}, (words, pieces)
+    assert min(words.values()) > 1.0 and max(pieces.values()) < 0.1, (words, pieces)  # "almost nothing"
+    assert "<unk>" in re.search(r"^Russian, words: +(.+)$", chapter, re.M).group(1)
+    assert "<unk>" not in re.search(r"^Russian, pieces: +(.+)$", chapter, re.M).group(1)
+
+
+def test_attention_chapter_verifies_the_bench_checkpoints_and_attention_wins(html):
+    chapter = _text(html, "07_attention")
+    results = json.loads((REPO / "bench" / "results.json").read_text())
+    rows = {name: tuple(map(float, rest)) for name, *rest in re.findall(
+        r"^(without|with) attention +(\d+) +(\d+) +(\d+\.\d\d) +(\d+\.\d\d) +\((\d+\.\d\d), (\d+\.\d\d)\)$",
+        chapter, re.M)}
+    assert set(rows) == {"without", "with"}, rows
+    for name, key in (("without", "help-bpe"), ("with", "help-attention")):
+        steps, kept, page_bleu, page_chrf, bench_bleu, bench_chrf = rows[name]
+        assert (bench_bleu, bench_chrf) == (results[key]["bleu"], results[key]["chrf"]), (name, rows[name])
+        # the benchmark scored the same float16 files: "the benchmark's, to the last digit"
+        assert (page_bleu, page_chrf) == (bench_bleu, bench_chrf), (name, rows[name])
+        assert (steps, kept) == (results[key]["steps"], results[key]["best_step"]), (name, rows[name])
+        attention = "bilinear" if key == "help-attention" else None  # "the only difference"
+        assert (results[key]["minutes_budget"], results[key]["attention"]) == (12.0, attention), key
+    # "both stopped before the time ran out, when their validation loss had not improved"
+    for name, key in (("without", "help-bpe"), ("with", "help-attention")):
+        assert results[key]["stop_reason"].startswith("early stopping"), results[key]["stop_reason"]
+        assert rows[name][1] < rows[name][0], rows  # the kept weights are from before the last step
+    # "subwords alone did not raise the score": about chapter 6's BLEU on words
+    assert abs(rows["without"][2] - results["help"]["bleu"]) <= 1.5, (rows, results["help"]["bleu"])
+    assert rows["with"][2] > rows["without"][2] + 3 and rows["with"][3] > rows["without"][3] + 3, rows
+    by_length = {name: _floats(r"[\d+-]+: (\d+\.\d+)", rest) for name, rest in
+                 re.findall(r"^(without|with) attention +BLEU by source length: (.+)$", chapter, re.M)}
+    ratio = _floats(r"[\d+-]+: (\d+\.\d+)", re.search(r"^with / without attention: +(.+)$", chapter, re.M).group(1))
+    assert len(by_length["with"]) == len(by_length["without"]) == len(ratio) == 5, (by_length, ratio)
+    assert all(a > b for a, b in zip(by_length["with"], by_length["without"])), by_length  # "at every length"
+    assert ratio[-1] == max(ratio), ratio  # "relatively most on the longest sources"
+    assert by_length["with"][-1] < max(by_length["with"]), by_length  # "neither line is flat"
+
+
+def test_attention_heat_maps_show_what_the_text_reads_in_them(html):
+    chapter = _text(html, "07_attention")
+    aligned = dict(pair.split(" <- ") for line in re.findall(r"the source piece it weighs most: (.+)$", chapter, re.M)
+                   for pair in line.split(", ") if " <- " in pair)
+    # pieces of one word look at the pieces of the word they translate
+    assert aligned.get("▁Пользователь") == "▁User" and aligned.get("ские") == "-defined", aligned
+    # reordering: "cell range" -> "диапазон ячеек", the decoder jumps to "range" first
+    assert aligned.get("▁диапазон") == "▁range.", aligned
+    # not a word alignment: "field." is never the piece a step weighs most
+    assert "▁field." not in aligned.values() and aligned.get("▁поле") != "▁field.", aligned
+
+
 # --------------------------------------------------------------------------- the whole book
 
 
 @pytest.mark.parametrize("chapter, notes", [("02_bptt", 2), ("03_language_models", 1), ("04_lstm_gru", 1),
-                                            ("05_stacked_bidirectional", 1), ("06_seq2seq", 1)])
+                                            ("05_stacked_bidirectional", 1), ("06_seq2seq", 1),
+                                            ("07_attention", 0)])
 def test_notes_on_the_slides_are_where_the_topic_is_taught(html, chapter, notes):
     page = (html / "book" / f"{chapter}.html").read_text(encoding="utf-8")
     assert len(re.findall(r'<div class="note lecture-note admonition"', page)) == notes
@@ -325,7 +420,7 @@ def test_every_exercise_has_a_collapsed_hint(html, chapter):
 
 GRADED = ["seqlib.numpy.rnn", "seqlib.numpy.lstm", "seqlib.numpy.gru", "seqlib.numpy.layers", "seqlib.numpy.clip",
           "seqlib.numpy.gradflow", "seqlib.numpy.bptt", "seqlib.decode", "seqlib.torch.gru", "seqlib.torch.lm",
-          "seqlib.torch.classifier", "seqlib.torch.seq2seq"]
+          "seqlib.torch.classifier", "seqlib.torch.seq2seq", "seqlib.torch.attention"]
 
 
 def _body_lines(module: str) -> dict[str, set[str]]:

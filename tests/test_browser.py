@@ -79,7 +79,7 @@ def test_every_page_loads_with_no_console_error_and_every_image_decoded(browser,
     assert failures == {}, json.dumps(failures, indent=1)[:4000]
 
 
-@pytest.mark.parametrize("chapter", ["01_vanilla_rnn", "02_bptt", "04_lstm_gru"])
+@pytest.mark.parametrize("chapter", ["01_vanilla_rnn", "02_bptt", "04_lstm_gru", "07_attention"])
 def test_math_is_typeset_by_the_local_mathjax(browser, site, chapter):
     base, html = site
     _open(browser, f"{base}/book/{chapter}.html")

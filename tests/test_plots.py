@@ -99,3 +99,18 @@ def test_unit_activation_draws_tabs_and_newlines_in_one_cell_each():
     assert shown[:3] == ["→", "i", "f"] and shown[7] == "↵" and shown[8:10] == ["→", "→"]
     assert len(shown) == len(text)  # one artist per character: the activations stay aligned
     plt.close(fig)
+
+
+def test_alignment_shows_the_weights_with_tokens_on_the_axes():
+    weights = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1]])
+    ax = plots.plot_alignment(weights, ["▁the", "▁cat", "."], ["▁кот", "."], title="one sentence")
+    (image,) = ax.get_images()
+    np.testing.assert_allclose(image.get_array(), weights)  # rows: target, columns: source
+    assert image.get_clim() == (0, 1), "a fixed scale, so that two sentences compare"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["▁the", "▁cat", "."]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["▁кот", "."]
+    assert ax.get_title() == "one sentence"
+    with pytest.raises(ValueError, match=r"expected \(T, S\) = \(2, 3\)"):
+        plots.plot_alignment(weights.T, ["▁the", "▁cat", "."], ["▁кот", "."])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        plots.plot_alignment(-weights, ["▁the", "▁cat", "."], ["▁кот", "."])

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from seqlib.torch import RNNLM, load
-from seqlib.train import LMTask, TrainConfig, Trainer, detach_state, sample_on_eval
+from seqlib.train import LMTask, Stop, TrainConfig, Trainer, detach_state, sample_on_eval
 from seqlib.vocab import Vocab
 
 
@@ -165,6 +165,41 @@ def test_time_budget_and_dry_run_stop_training():
     trainer = Trainer(_Toy(), _ScriptedTask([1.0] * 3), dry_run=True, progress=False)
     history = trainer.fit()
     assert trainer.step == 2 and len(history) == 1
+
+
+class _DivergingTask(_ScriptedTask):
+    """The training loss is NaN from the third batch on (a learning rate far too high, say)."""
+
+    def __init__(self, valid_losses, nan_at=3):
+        super().__init__(valid_losses)
+        self.batches, self.nan_at = 0, nan_at
+
+    def loss(self, model, batch, state):
+        self.batches += 1
+        loss = model.lin(self.x).pow(2).mean()
+        return (loss * math.nan if self.batches >= self.nan_at else loss), 8, None
+
+
+def test_a_nan_training_loss_stops_the_run_before_it_reaches_the_weights(tmp_path):
+    torch.manual_seed(0)
+    model = _Toy()
+    trainer = Trainer(model, _DivergingTask([2.0, 1.0]), lr=0.1, schedule=None, patience=None, eval_every=1,
+                      max_steps=10, checkpoint=tmp_path / "best.pt", progress=False)
+    history = trainer.fit()
+    assert trainer.stop is Stop.NOT_FINITE and trainer.step == 2
+    assert trainer.stop_reason == "the training loss became nan at step 3: training stopped before that step's update"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert [r["step"] for r in history] == [1, 2] and trainer.checkpoint_written
+    assert load(tmp_path / "best.pt")["extra"]["best_valid_loss"] == 1.0
+
+
+def test_a_run_without_a_finite_validation_loss_claims_no_checkpoint(tmp_path):
+    trainer = Trainer(_Toy(), _ScriptedTask([math.nan] * 4), schedule="plateau", patience=None, eval_every=1,
+                      max_steps=3, checkpoint=tmp_path / "best.pt", progress=False)
+    history = trainer.fit()
+    assert trainer.stop is Stop.MAX_STEPS and len(history) == 3 and not any(r["best"] for r in history)
+    assert not trainer.checkpoint_written and not (tmp_path / "best.pt").exists()
+    assert math.isnan(history[-1]["valid_ppl"])
 
 
 def test_cosine_schedule_needs_its_length():

@@ -87,3 +87,63 @@ def test_plain_round_trip_and_a_clear_error():
     assert json.loads(json.dumps(v.to_plain())) == v.to_plain()  # plain data: JSON holds it as it is
     with pytest.raises(ValueError, match="checkpoint is not a saved Vocab"):
         Vocab.from_plain({"tokens": []}, "checkpoint")
+
+
+# --------------------------------------------------------------------------- level "bpe"
+
+
+def test_bpe_level_round_trips_and_unknown_characters_are_unk(tmp_path):
+    texts = ["the lower newest", "the widest lowest", "a lower note"]
+    v = Vocab.build(texts, level="bpe", merges=12, min_freq=1)
+    assert v.itos[:4] == list(SPECIALS) and v.itos[4:] == v.bpe.pieces
+    assert len(v) == 4 + len(v.bpe.alphabet) + len(v.bpe.merges) and len(v.bpe.merges) == 12
+    ids = v.encode("the  lowest\tnote", bos=True, eos=True)  # whitespace is normalised
+    assert ids.dtype == np.int64 and ids[0] == BOS_ID and ids[-1] == EOS_ID and UNK_ID not in ids
+    assert ids[1:-1].tolist() == [v.stoi[p] for p in v.bpe.encode("the lowest note")]
+    assert v.decode(ids) == v.to_text(ids) == "the lowest note"
+    pieces = v.bpe.encode("the zebra")  # z, b never seen: single characters, <unk> in the Vocab
+    assert "z" in pieces and "z" not in v
+    assert v.encode("the zebra").tolist() == [v.stoi.get(p, UNK_ID) for p in pieces]
+    assert v.decode(v.encode("the zebra")) == v.bpe.decode([p if p in v else "<unk>" for p in pieces])
+    path = tmp_path / "bpe.json"
+    v.save(path)
+    plain = json.loads(path.read_text(encoding="utf-8"))
+    assert plain["level"] == "bpe" and plain["tokens"] == v.itos and plain["bpe"] == v.bpe.to_plain()
+    assert Vocab.load(path) == v and Vocab.from_plain(v.to_plain()) == v
+    assert Vocab.build(texts, level="bpe", merges=11, min_freq=1) != v  # the BPE counts in ==
+
+
+def test_a_bpe_piece_spelled_like_a_special_is_unk():
+    v = Vocab.build(["x<pad> y<pad> z<pad>"] * 4, level="bpe", merges=6, min_freq=2)
+    assert "<pad>" in v.bpe.pieces and v.itos.count("<pad>") == 1
+    ids = v.encode("q<pad>").tolist()
+    assert PAD_ID not in ids and ids[-1] == UNK_ID
+
+
+def test_bpe_level_bad_arguments():
+    with pytest.raises(ValueError, match="merges is 10 with level 'word'; only level 'bpe' learns merges"):
+        Vocab.build("abc", level="word", merges=10)
+    with pytest.raises(ValueError, match="merges is None; level 'bpe' needs the number of merges"):
+        Vocab.build("abc", level="bpe")
+    with pytest.raises(ValueError, match="merges is -1; level 'bpe'"):
+        Vocab.build("abc", level="bpe", merges=-1)
+    with pytest.raises(ValueError, match="max_size is 100; level 'bpe' sets its size with merges"):
+        Vocab.build("abc", level="bpe", merges=10, max_size=100)
+    bpe = Vocab.build("ab ab", level="bpe", merges=2).bpe  # a b ▁, ab, ▁ab
+    with pytest.raises(ValueError, match="bpe is None with level 'bpe'"):
+        Vocab(["a"], level="bpe")
+    with pytest.raises(ValueError, match="with level 'word': level 'bpe', and only it, needs a BPE"):
+        Vocab(["a"], level="word", bpe=bpe)
+    with pytest.raises(ValueError, match="tokens lacks 4 pieces of bpe"):
+        Vocab(list(SPECIALS) + ["a"], level="bpe", bpe=bpe)
+    with pytest.raises(ValueError, match="level 'bpe' is learned from text"):
+        tokenize("ab", "bpe")
+
+
+def test_bpe_level_plain_data_errors_name_the_field():
+    plain = Vocab.build("ab ab", level="bpe", merges=2).to_plain()
+    with pytest.raises(ValueError, match="checkpoint is a saved Vocab of level 'bpe' without its field 'bpe'"):
+        Vocab.from_plain({"level": "bpe", "tokens": plain["tokens"]}, "checkpoint")
+    broken = dict(plain, bpe={"alphabet": plain["bpe"]["alphabet"], "merges": [["a", "x"]]})
+    with pytest.raises(ValueError, match=r"v.json: field 'bpe': merges\[0\] is \['a', 'x'\]: 'x' is neither"):
+        Vocab.from_plain(broken, "v.json")

@@ -3,7 +3,13 @@
 Chapters: "Language models", "Sequence to sequence".
 """
 
-from seqlib.cli import main
+import sys
+
+from seqlib.cli import run
+from seqlib.cli_errors import BadArgument
 
 if __name__ == "__main__":
-    main()
+    try:
+        run()
+    except BadArgument as err:
+        sys.exit(str(err))  # one line, status 1

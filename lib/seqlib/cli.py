@@ -21,209 +21,9 @@ that names the argument and what was expected, never a traceback (seqlib.cli_err
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
-from pathlib import Path
 
-import torch
-
-from seqlib.cli_errors import DATA_ERRORS, BadArgument, about, check_args, reading_checkpoint
-from seqlib.data.prepare import encode_source, prepare_classification, prepare_lm_data, prepare_pairs
-from seqlib.vocab import Vocab
-
-LM_DRY_RUN_CHARS = 200_000  # --dry-run trains on the start of a corpus: CI time, not quality
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-def _device(name):
-    from seqlib.torch import device
-
-    with about("--device"):
-        return device(name)
-
-
-def _out_dir(args, task: str) -> Path:
-    out = Path(args.out) if args.out else Path("runs") / f"{task}-{args.data}"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadArgument("--out", f"cannot make the folder {out}: {err.strerror}") from err
-    return out
-
-
-def _finish(trainer, out: Path, started: float) -> dict:
-    """Write <out>/history.json and <out>/run.json (how the run ended), and say it in one line."""
-    (out / "history.json").write_text(json.dumps(trainer.history, indent=1, default=float))
-    best = min(trainer.history, key=lambda r: r["valid_loss"])
-    run = {"stop_reason": trainer.stop_reason or "done", "steps": trainer.step,
-           "seconds": round(time.perf_counter() - started, 1), "best_step": best["step"],
-           "best_valid_loss": best["valid_loss"], "checkpoint": str(out / "best.pt")}
-    (out / "run.json").write_text(json.dumps(run, indent=1, default=float))
-    print(f"{run['stop_reason']}; {run['steps']} steps in {run['seconds']} s; best valid loss "
-          f"{best['valid_loss']:.4f} nats (step {best['step']}); checkpoint {run['checkpoint']}", file=sys.stderr)
-    return {"trainer": trainer, "model": trainer.model, "checkpoint": out / "best.pt", "history": trainer.history}
-
-
-def _train_config(args, out: Path):
-    """The TrainConfig that the flags of every train command describe."""
-    from seqlib.train import TrainConfig
-
-    return TrainConfig(lr=args.lr, clip=args.clip if args.clip > 0 else None,
-                       schedule=None if args.schedule == "none" else args.schedule, patience=args.patience,
-                       eval_every=args.eval_every, eval_batches=args.eval_batches, max_epochs=args.epochs,
-                       max_steps=args.max_steps, max_minutes=args.minutes, checkpoint=str(out / "best.pt"),
-                       seed=args.seed, dry_run=args.dry_run, progress=not args.quiet,
-                       autocast=None if args.autocast == "none" else args.autocast)
-
-
-def _model_fields(args) -> dict:
-    """The fields of a model config that the flags shared by every train command give."""
-    return dict(embed_size=args.embed, hidden_size=args.hidden, num_layers=args.layers, cell=args.cell,
-                dropout=args.dropout, impl=args.impl)
-
-
-# --------------------------------------------------------------------------- train lm
-
-
-def train_lm(args) -> dict:
-    """`train lm`: an RNNLM on a text corpus with truncated BPTT. Returns trainer, model, checkpoint, history."""
-    from seqlib.tasks import LMTask
-    from seqlib.torch import LMConfig, RNNLM
-    from seqlib.train import Trainer, seed_everything
-
-    started = time.perf_counter()
-    dev = _device(args.device)
-    with about("--data", *DATA_ERRORS):
-        vocab, train_ids, valid_ids = prepare_lm_data(args.data, args.level, args.max_vocab,
-                                                      max_chars=LM_DRY_RUN_CHARS if args.dry_run else None)
-    out = _out_dir(args, "lm")
-    seed_everything(args.seed)
-    config = LMConfig(vocab_size=len(vocab), tie_weights=args.tie_weights, **_model_fields(args))
-    model = RNNLM.from_config(config).to(dev)
-    with about("--batch-size"):  # N streams of the corpus: it must hold them
-        task = LMTask(train_ids, valid_ids, batch_size=args.batch_size, seq_len=args.seq_len, device=dev)
-    trainer = Trainer(model, task, _train_config(args, out), vocab=vocab.to_plain(),
-                      extra={"task": "lm", "data": args.data})
-    trainer.fit()
-    return _finish(trainer, out, started)
-
-
-# --------------------------------------------------------------------------- train seq2seq
-
-
-def train_seq2seq(args) -> dict:
-    """`train seq2seq`: an encoder-decoder on a pair dataset, teacher forcing. Returns as train_lm."""
-    from seqlib.tasks import Seq2SeqTask
-    from seqlib.torch import Seq2Seq, Seq2SeqConfig
-    from seqlib.train import Trainer, seed_everything
-
-    started = time.perf_counter()
-    dev = _device(args.device)
-    with about("--data", *DATA_ERRORS):
-        src_vocab, tgt_vocab, (tr_s, tr_t), (va_s, va_t) = prepare_pairs(
-            args.data, args.level, args.min_freq, args.max_vocab, args.reverse_source)
-    if args.max_len:
-        # A few very long help paragraphs would set the padded width of whole batches; the
-        # validation set stays complete so that its loss is comparable between runs.
-        keep = [i for i in range(len(tr_s)) if len(tr_s[i]) <= args.max_len and len(tr_t[i]) <= args.max_len + 2]
-        tr_s, tr_t = [tr_s[i] for i in keep], [tr_t[i] for i in keep]
-    out = _out_dir(args, "seq2seq")
-    seed_everything(args.seed)
-    config = Seq2SeqConfig(src_vocab_size=len(src_vocab), tgt_vocab_size=len(tgt_vocab), **_model_fields(args))
-    model = Seq2Seq.from_config(config).to(dev)
-    task = Seq2SeqTask(tr_s, tr_t, va_s, va_t, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, _train_config(args, out),
-                      vocab={"src": src_vocab.to_plain(), "tgt": tgt_vocab.to_plain()},
-                      extra={"task": "seq2seq", "data": args.data, "reverse_source": args.reverse_source})
-    trainer.fit()
-    return _finish(trainer, out, started)
-
-
-# --------------------------------------------------------------------------- train classifier
-
-
-def train_classifier(args) -> dict:
-    """`train classifier`: a (bidirectional) SentenceClassifier. Returns as train_lm."""
-    from seqlib.tasks import ClassifierTask
-    from seqlib.torch import ClassifierConfig, SentenceClassifier
-    from seqlib.train import Trainer, seed_everything
-
-    started = time.perf_counter()
-    dev = _device(args.device)
-    with about("--data", *DATA_ERRORS):
-        vocab, labels, (tr_x, tr_y), (va_x, va_y) = prepare_classification(args.data, args.min_freq,
-                                                                            args.max_vocab, not args.keep_case)
-    out = _out_dir(args, "classifier")
-    seed_everything(args.seed)
-    config = ClassifierConfig(vocab_size=len(vocab), num_classes=max(labels) + 1,
-                              bidirectional=not args.unidirectional, **_model_fields(args))
-    model = SentenceClassifier.from_config(config).to(dev)
-    task = ClassifierTask(tr_x, tr_y, va_x, va_y, batch_size=args.batch_size, device=dev)
-    trainer = Trainer(model, task, _train_config(args, out), vocab=vocab.to_plain(),
-                      extra={"task": "classifier", "data": args.data, "lowercase": not args.keep_case})
-    trainer.fit()
-    return _finish(trainer, out, started)
-
-
-# --------------------------------------------------------------------------- using checkpoints
-
-
-def _load(path, task: str):
-    """(model, checkpoint) of a best.pt written by `train <task>`; any other file is a BadArgument."""
-    from seqlib.torch import load_model
-
-    with reading_checkpoint(path, task):
-        model, ckpt = load_model(path, map_location="cpu")
-    if ckpt["extra"].get("task") != task:
-        raise BadArgument("--checkpoint", f"{path} holds a {ckpt['extra'].get('task')!r} model, expected a "
-                                          f"{task!r} one (a best.pt written by python -m seqlib train {task})")
-    model.eval()
-    return model, ckpt
-
-
-def cmd_sample(args) -> str:
-    """`sample`: print the prime and what the language model writes after it; returns the new text."""
-    from seqlib.torch.generate import sample_text
-
-    model, ckpt = _load(args.checkpoint, "lm")
-    vocab = Vocab.from_plain(ckpt["vocab"])
-    if args.top_k is not None and args.top_k > len(vocab):
-        raise BadArgument("--top-k", f"expected at most the model's {len(vocab)} tokens, got {args.top_k}")
-    text = sample_text(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
-    print((args.prime or "") + (" " if vocab.level == "word" and args.prime.strip() else "") + text)
-    return text
-
-
-def cmd_translate(args) -> list[str]:
-    """`translate`: print one translation per input text (beam search); returns them."""
-    model, ckpt = _load(args.checkpoint, "seq2seq")
-    v = ckpt["vocab"]
-    from seqlib.torch.generate import translate
-
-    outs = translate(model, Vocab.from_plain(v["src"]), Vocab.from_plain(v["tgt"]), args.text, args.beam,
-                           ckpt["extra"].get("reverse_source", False), args.max_len)
-    for o in outs:
-        print(o)
-    return outs
-
-
-def cmd_classify(args) -> list[int]:
-    """`classify`: print label, its probability and the text, one line each; returns the labels."""
-    model, ckpt = _load(args.checkpoint, "classifier")
-    vocab = Vocab.from_plain(ckpt["vocab"])
-    lower = ckpt["extra"].get("lowercase", False)
-    preds = []
-    for text in args.text:
-        ids = encode_source(vocab, text.lower() if lower else text)
-        with torch.no_grad():
-            probs = torch.softmax(model(torch.as_tensor(ids[None]), lengths=torch.as_tensor([len(ids)])), -1)[0]
-        preds.append(int(probs.argmax()))
-        print(f"{preds[-1]}\t{float(probs.max()):.3f}\t{text}")
-    return preds
-
+from seqlib.cli_errors import BadArgument, check_args
+from seqlib.commands import cmd_classify, cmd_sample, cmd_translate, train_classifier, train_lm, train_seq2seq
 
 # --------------------------------------------------------------------------- argparse
 
@@ -296,7 +96,7 @@ def _common_train(p, *, embed, hidden, layers, batch_size, epochs, dropout, eval
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every command (see the module docstring)."""
-    from seqlib.vocab import LEVELS
+    from seqlib.vocab import LEVELS, VOCAB_LEVELS
 
     parser = argparse.ArgumentParser(
         prog="python -m seqlib", formatter_class=_Manual, description=__doc__.split("\n\n")[0],
@@ -327,16 +127,28 @@ def build_parser() -> argparse.ArgumentParser:
     lm.set_defaults(func=train_lm)
 
     s2s = _command(train, "seq2seq", "an encoder-decoder translator on a pair dataset",
-                   "Train a Seq2Seq with teacher forcing: the encoder's final state starts the decoder.",
+                   "Train a Seq2Seq with teacher forcing: the encoder's final state starts the decoder "
+                   "(with --attention, the decoder also attends to every encoder output).",
                    ["train seq2seq --data en-ru-numbers --minutes 5",
-                    "train seq2seq --data en-ru-help --hidden 512 --max-len 40 --no-reverse-source"])
-    data = _common_train(s2s, embed=128, hidden=256, layers=1, batch_size=64, epochs=30, dropout=0.0)["data"]
-    data.add_argument("--level", default="word", choices=LEVELS, help="tokens: characters, or words and punctuation")
-    data.add_argument("--min-freq", type=int, default=1, help="tokens seen fewer times become <unk>")
+                    "train seq2seq --data en-ru-help --hidden 512 --max-len 40 --no-reverse-source",
+                    "train seq2seq --data en-ru-help --level bpe --merges 8000 --attention additive --minutes 7"])
+    groups = _common_train(s2s, embed=128, hidden=256, layers=1, batch_size=64, epochs=30, dropout=0.0)
+    groups["model"].add_argument("--attention", default="none", choices=("none", "dot", "bilinear", "additive"),
+                                 help="the decoder attends to the encoder's outputs with this score (chapter 7)")
+    data = groups["data"]
+    data.add_argument("--level", default="word", choices=VOCAB_LEVELS,
+                      help="tokens: characters, words and punctuation, or subwords (byte-pair encoding)")
+    data.add_argument("--merges", type=int, default=None,
+                      help="--level bpe: the merges to learn on the training split (source and target each)")
+    data.add_argument("--min-freq", type=int, default=1,
+                      help="tokens seen fewer times become <unk> (bpe: pairs seen fewer times are not merged)")
     data.add_argument("--max-len", type=int, default=None,
                       help="train only on pairs of at most this many tokens (default: every pair)")
+    data.add_argument("--reverse-source", dest="reverse_source", action="store_true", default=None,
+                      help="read the source backwards, as Sutskever et al. (default: without --attention)")
     data.add_argument("--no-reverse-source", dest="reverse_source", action="store_false",
-                      help="read the source forwards (default: backwards, as Sutskever et al.)")
+                      help="read the source forwards (default: with --attention, whose alignments then read "
+                           "left to right)")
     s2s.set_defaults(func=train_seq2seq)
 
     clf = _command(train, "classifier", "a (bidirectional) sentence classifier",
@@ -382,15 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None):
+def run(argv=None):
     """Run one command; returns what it produced (a dict for train, text for sample ...).
 
-    Bad input ends the command with one line that names the argument and what was expected,
-    and exit status 1 (seqlib.cli_errors); argparse's own usage errors exit with status 2.
+    Bad input raises BadArgument, whose message is the one line the command prints:
+    ``python -m seqlib train: --data: ...``, naming the argument and what was expected.
+    Turning that into an exit status is the command line's job (seqlib.__main__: status 1);
+    argparse's own usage errors exit with status 2 as they always do.
     """
     args = build_parser().parse_args(argv)
     try:
         check_args(args)
         return args.func(args)
     except BadArgument as err:
-        raise SystemExit(f"python -m seqlib {args.command}: {err.flag}: {err}") from err
+        raise BadArgument(err.flag, f"python -m seqlib {args.command}: {err.flag}: {err}") from err

@@ -62,7 +62,7 @@ def _above_zero(v) -> bool:
 RULES = {
     **{dest: (_positive, "a positive integer") for dest in (
         "layers", "hidden", "embed", "batch_size", "seq_len", "epochs", "max_steps", "patience", "eval_every",
-        "eval_batches", "min_freq", "max_len", "length", "top_k", "beam")},
+        "eval_batches", "min_freq", "max_len", "length", "top_k", "beam", "merges")},
     "max_vocab": (lambda v: v >= len(SPECIALS), f"an integer >= {len(SPECIALS)} (the special tokens count)"),
     "dropout": (lambda v: 0 <= v < 1, "a probability in [0, 1)"),
     "lr": (_above_zero, "a number > 0"),
@@ -95,6 +95,11 @@ def check_args(args) -> None:
         if getattr(args, "tie_weights", False) and args.embed != args.hidden:
             raise BadArgument("--tie-weights", f"needs --embed = --hidden, got --embed {args.embed} "
                                                f"and --hidden {args.hidden}")
+        if getattr(args, "level", None) == "bpe" and getattr(args, "merges", None) is None:
+            raise BadArgument("--merges", "--level bpe learns this many merges on the training split: give it "
+                                          "(e.g. --merges 8000)")
+        if getattr(args, "merges", None) is not None and args.level != "bpe":
+            raise BadArgument("--merges", f"only --level bpe learns merges, got --level {args.level}")
         if args.schedule == "cosine" and args.max_steps is None and not args.dry_run:
             raise BadArgument("--schedule", "cosine anneals over --max-steps: give --max-steps too")
         if args.out and Path(args.out).exists() and not Path(args.out).is_dir():

@@ -38,18 +38,24 @@ def mean_nll(log_probs, targets, mask=None) -> float:
 
 def _check_nats(nats) -> float:
     nats = float(nats)
-    if not math.isfinite(nats) or nats < 0:
-        raise ValueError(f"mean_nats is {nats}, expected a finite cross-entropy >= 0 (nats per token)")
+    if nats < 0 or nats == -math.inf:
+        raise ValueError(f"mean_nats is {nats}, expected a cross-entropy >= 0 (nats per token)")
     return nats
 
 
 def perplexity(mean_nats: float) -> float:
-    """exp(mean cross-entropy in nats per token): the effective number of equally likely choices."""
-    return math.exp(_check_nats(mean_nats))
+    """exp(mean cross-entropy in nats per token): the effective number of equally likely choices.
+
+    The one perplexity of the course (the Trainer's records, the plots and the chapters use
+    it). A loss past ~709 nats gives inf rather than an OverflowError, and NaN stays NaN: a
+    diverging run is reported, not crashed on. A negative loss is not a cross-entropy.
+    """
+    nats = _check_nats(mean_nats)
+    return math.inf if nats > 709.0 else math.exp(nats)  # exp(709.8) is the largest float
 
 
 def bits_per_char(mean_nats: float) -> float:
-    """Cross-entropy in bits per character, from nats per character: nats / ln 2."""
+    """Cross-entropy in bits per character, from nats per character: nats / ln 2 (NaN stays NaN)."""
     return _check_nats(mean_nats) / math.log(2)
 
 

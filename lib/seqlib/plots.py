@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 # The boxes, arrows and colours of every diagram of the book live in seqlib.diagrams.
+from seqlib.metrics import perplexity
 from seqlib.diagrams import COLORS, arrow as _arrow, box as _box  # noqa: F401 (COLORS: for the chapters)
 
 TASKS = ("one-to-one", "one-to-many", "many-to-one", "many-to-many", "many-to-many (aligned)")
@@ -140,7 +141,7 @@ def plot_history(history, axes=None, x: str = "step"):
             continue
         xs = [r[x] for r in rows]
         ax_loss.plot(xs, [r[f"{key}_loss"] for r in rows], style, ms=3, label=label)
-        ax_ppl.plot(xs, [r.get(f"{key}_ppl", float(np.exp(min(r[f"{key}_loss"], 700)))) for r in rows],
+        ax_ppl.plot(xs, [r.get(f"{key}_ppl", perplexity(r[f"{key}_loss"])) for r in rows],
                     style, ms=3, label=label)
     ax_loss.set(xlabel=x, ylabel="loss (nats per token)", title="cross-entropy")
     ax_ppl.set(xlabel=x, ylabel="perplexity", title="perplexity = exp(loss)", yscale="log")
@@ -273,4 +274,34 @@ def plot_accuracy_by_length(lengths, correct=None, ax=None, label: str | None = 
     if label is not None:
         ax.legend()
     ax.grid(alpha=0.3)
+    return ax
+
+
+# --------------------------------------------------------------------------- attention
+# Chapter: "Attention" (where the decoder looked: one heat map per translated sentence).
+
+
+def plot_alignment(weights, src_tokens: Sequence[str], tgt_tokens: Sequence[str], ax=None, title: str | None = None):
+    """Heat map of attention weights: row t is where the decoder looked to write tgt_tokens[t].
+
+    weights: (T, S), e.g. one sentence of seqlib.torch.Seq2Seq.alignments(...) (N, T, S), each
+    row a distribution over the S source positions (values in [0, 1]). src_tokens: the S source
+    tokens, along the x axis in the order the columns have; tgt_tokens: the T target tokens,
+    down the y axis. The colour scale is fixed to [0, 1], so two maps can be compared.
+    Returns the axes; its one image holds the weights.
+    """
+    ax = ax or plt.gca()
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (len(tgt_tokens), len(src_tokens)):
+        raise ValueError(f"weights has shape {weights.shape}, expected (T, S) = ({len(tgt_tokens)}, "
+                         f"{len(src_tokens)}): one row per target token, one column per source token")
+    if weights.size and (weights.min() < 0 or weights.max() > 1 or not np.isfinite(weights).all()):
+        raise ValueError("weights must lie in [0, 1]: attention weights, each row a softmax")
+    ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="equal", interpolation="nearest")
+    ax.set_xticks(range(len(src_tokens)), [str(t) for t in src_tokens], rotation=90, fontsize=8)
+    ax.set_yticks(range(len(tgt_tokens)), [str(t) for t in tgt_tokens], fontsize=8)
+    ax.tick_params(length=0)
+    ax.set(xlabel="source", ylabel="target")
+    if title:
+        ax.set_title(title, fontsize=10)
     return ax

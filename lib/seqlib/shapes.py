@@ -141,3 +141,25 @@ def check_grad(name: str, grad, shape: tuple, letters: str) -> None:
         raise TypeError(f"{name} must be an array, got {type(grad).__name__}")
     if tuple(got) != tuple(shape):
         raise ValueError(f"{name} has shape {tuple(got)}, expected {letters} = {tuple(shape)}")
+
+
+def values_on_host(arr) -> bool:
+    """True when arr's values can be read without waiting for a device: a NumPy array, or a
+    torch tensor in CPU memory. A check that reads values (ids in range, lengths in [1, T])
+    is made only then: on a GPU it would cost a host-device synchronisation on every call,
+    the price torch.nn does not pay either (an id out of range there fails in the embedding)."""
+    device = getattr(arr, "device", None)
+    return device is None or getattr(device, "type", device) == "cpu"
+
+
+def check_ids(name: str, ids, V: int, letter: str = "V") -> None:
+    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash.
+
+    ids: a NumPy array or a torch tensor of integers, any shape; read only where
+    values_on_host(ids). A ValueError names the argument and the first id out of range.
+    """
+    if not values_on_host(ids):
+        return
+    bad = (ids < 0) | (ids >= V)
+    if bad.any():
+        raise ValueError(f"{name} has a value {int(ids[bad].reshape(-1)[0])} outside [0, {letter}) = [0, {V})")

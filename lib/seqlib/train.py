@@ -10,11 +10,11 @@ seqlib.numpy.bptt.train_lm; generating from a trained model is seqlib.torch.gene
     trainer = Trainer(model, task, TrainConfig(lr=3e-3, max_steps=500))  # or a config
     history = trainer.fit()
 
-fit() is a short loop of named steps: each batch is one ``_train_step`` (forward under
-autocast if asked, backward, clip, optimizer step, the state carried on detached); an
-``_evaluate`` when one is due (history, schedule, best weights, early stopping); a stop
-when a limit is reached; and a final evaluation in ``_finish``, which puts the best
-weights back. Detaching the carried state after every step is what makes BPTT
+fit() is one loop over epochs and batches that a reader can follow top to bottom: each
+batch is one ``_train_step`` (forward under autocast if asked, backward, clip, optimizer
+step, the state carried on detached); an ``_evaluate`` when one is due (history, schedule,
+best weights, early stopping); a ``Stop`` when a limit is reached or the loss is no longer a
+number; then a final evaluation, and the best weights put back. Detaching the carried state after every step is what makes BPTT
 *truncated*: chunk k + 1 starts where chunk k ended, but backpropagation stops at the
 boundary.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import enum
 import math
 import random
 import time
@@ -34,11 +35,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from seqlib.metrics import perplexity
 from seqlib.tasks import ClassifierTask, LMTask, Seq2SeqTask
 from seqlib.torch.generate import sample_text
 from seqlib.vocab import Vocab
 
-__all__ = ["TrainConfig", "Trainer", "LMTask", "ClassifierTask", "Seq2SeqTask", "seed_everything",
+__all__ = ["TrainConfig", "Trainer", "Stop", "LMTask", "ClassifierTask", "Seq2SeqTask", "seed_everything",
            "detach_state", "sample_on_eval", "SCHEDULES", "AUTOCAST"]
 
 SCHEDULES = ("plateau", "cosine")
@@ -133,7 +135,35 @@ class _Window:
         if not self.count:
             return {}
         train_loss = self.loss / self.count
-        return {"train_loss": train_loss, "train_ppl": _ppl(train_loss), "grad_norm": self.grad_norm / self.steps}
+        return {"train_loss": train_loss, "train_ppl": perplexity(train_loss),
+                "grad_norm": self.grad_norm / self.steps}
+
+
+class Stop(enum.Enum):
+    """Why a run ended: the first limit reached, or a loss that is no longer a number."""
+
+    MAX_EPOCHS = "max_epochs"
+    MAX_STEPS = "max_steps"
+    TIME_BUDGET = "time budget"
+    EARLY_STOPPING = "early stopping"
+    NOT_FINITE = "loss not finite"
+
+
+@dataclass
+class _Run:
+    """Everything one fit() changes as it goes, made in one place: fit's first line."""
+
+    rng: np.random.Generator
+    deadline: float | None
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    step: int = 0
+    epoch: int = 0
+    tokens: int = 0
+    bad_evals: int = 0  # evaluations in a row without improvement
+    evaluated_at: int = -1  # the step of the latest evaluation
+    window: _Window = dataclasses.field(default_factory=_Window)
+    stop: Stop | None = None
+    bad_loss: float | None = None  # the loss that was not finite (Stop.NOT_FINITE)
 
 
 class Trainer:
@@ -153,7 +183,9 @@ class Trainer:
     step, epoch, seconds, tokens, lr, train_loss (mean since the last evaluation), train_ppl,
     grad_norm (mean before clipping), valid_loss, valid_ppl, tokens_per_s (training tokens per
     second of the whole run so far, evaluations included), the task's other metrics as
-    valid_*, and best (whether it improved). ``stop_reason`` says why training ended.
+    valid_*, and best (whether it improved). ``stop`` (a Stop) and ``stop_reason`` (in words)
+    say why training ended; ``checkpoint_written`` whether config.checkpoint holds the best
+    weights (never when no validation loss was a number).
     """
 
     def __init__(self, model: torch.nn.Module, task, config: TrainConfig | None = None, *, optimizer=None,
@@ -166,52 +198,73 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_loss = math.inf
         self.best_state: dict | None = None
-        self.step = 0
-        self.bad_evals = 0
-        self.stop_reason = ""
+        self.checkpoint_written = False
+        self.run: _Run | None = None
 
     def fit(self) -> list[dict]:
         """Train until a limit is reached; returns history. The model ends with the best weights."""
-        self._start()
-        for self.epoch in range(1, self.config.max_epochs + 1):
-            state = None  # each epoch starts the streams afresh
-            for batch in self.task.train_batches(self._rng):
-                state = self._train_step(batch, state)
-                if self.config.eval_every is not None and self.step % self.config.eval_every == 0:
-                    self._evaluate()
-                if self._should_stop():
-                    break
-            if not self.stop_reason and self.config.eval_every is None:
-                self._evaluate()  # once per epoch
-            if self.stop_reason:
-                break
-        else:
-            self.stop_reason = f"max_epochs = {self.config.max_epochs}"
-        self._finish()
-        return self.history
-
-    # ---- the named steps of fit
-
-    def _start(self) -> None:
         from tqdm.auto import tqdm
 
         cfg = self.config
         seed_everything(cfg.seed)
-        self._rng = np.random.default_rng(cfg.seed)
+        run = self.run = _Run(np.random.default_rng(cfg.seed),
+                              None if cfg.max_minutes is None else time.perf_counter() + 60 * cfg.max_minutes)
         self.model.train()
-        self.epoch, self.tokens, self.bad_evals = 0, 0, 0
-        self._window = _Window()
-        self._evaluated_at = -1  # the step of the latest evaluation
-        self._started = time.perf_counter()
-        self._deadline = None if cfg.max_minutes is None else self._started + 60 * cfg.max_minutes
-        self._device_type = next(self.model.parameters()).device.type
-        self._bar = tqdm(total=cfg.max_steps, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+        with tqdm(total=cfg.max_steps, disable=not cfg.progress, unit="step", dynamic_ncols=True) as bar:
+            while run.stop is None and run.epoch < cfg.max_epochs:
+                run.epoch += 1
+                state = None  # each epoch starts the streams afresh
+                for batch in self.task.train_batches(run.rng):
+                    state = self._train_step(batch, state, bar)
+                    if run.stop is None and cfg.eval_every is not None and run.step % cfg.eval_every == 0:
+                        self._evaluate()
+                    run.stop = run.stop or self._limit_reached()
+                    if run.stop is not None:
+                        break
+                if run.stop is None and cfg.eval_every is None:
+                    self._evaluate()  # once per epoch
+            run.stop = run.stop or Stop.MAX_EPOCHS
+        if run.evaluated_at != run.step:
+            self._evaluate()  # the last steps are measured too
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            if cfg.checkpoint is not None:
+                self.save(cfg.checkpoint)  # with the whole history
+        self.model.eval()
+        return self.history
 
-    def _train_step(self, batch, state):
-        """One optimizer step on one batch; returns the state to carry on, detached."""
-        dtype = AUTOCAST.get(self.config.autocast)
-        with torch.autocast(self._device_type, dtype=dtype) if dtype else contextlib.nullcontext():
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken so far (0 before fit)."""
+        return self.run.step if self.run else 0
+
+    @property
+    def stop(self) -> Stop | None:
+        """Why the last fit ended (None before fit)."""
+        return self.run.stop if self.run else None
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the last fit ended, in words ("" before fit)."""
+        cfg, stop = self.config, self.stop
+        return {None: "", Stop.MAX_EPOCHS: f"max_epochs = {cfg.max_epochs}", Stop.MAX_STEPS: f"max_steps = {cfg.max_steps}",
+                Stop.TIME_BUDGET: f"time budget of {cfg.max_minutes} min",
+                Stop.EARLY_STOPPING: f"early stopping: no improvement in {cfg.patience} evaluations",
+                Stop.NOT_FINITE: f"the training loss became {self.run and self.run.bad_loss} at step "
+                                 f"{self.step + 1}: training stopped before that step's update"}[stop]
+
+    # ---- the steps of fit
+
+    def _train_step(self, batch, state, bar):
+        """One optimizer step on one batch; returns the state to carry on, detached. A loss that
+        is not a number ends the run before it reaches the weights."""
+        run, dtype = self.run, AUTOCAST.get(self.config.autocast)
+        with torch.autocast(next(self.model.parameters()).device.type, dtype=dtype) if dtype else contextlib.nullcontext():
             loss, count, state = self.task.loss(self.model, batch, state)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            run.stop, run.bad_loss = Stop.NOT_FINITE, value
+            return None
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = None
@@ -220,67 +273,52 @@ class Trainer:
         self.optimizer.step()
         if self.config.schedule == "cosine":
             self.scheduler.step()
-        self.step += 1
-        self.tokens += self.task.batch_tokens(batch) if hasattr(self.task, "batch_tokens") else count
-        value = float(loss.detach())
-        self._window.add(value, count, grad_norm)
-        self._show_progress(value)
+        run.step += 1
+        run.tokens += self.task.batch_tokens(batch) if hasattr(self.task, "batch_tokens") else count
+        run.window.add(value, count, grad_norm)
+        bar.update(1)
+        bar.set_postfix(loss=f"{value:.3f}", ppl=f"{perplexity(value):.2f}",
+                        tok_s=f"{run.tokens / max(time.perf_counter() - run.started, 1e-9):.0f}", refresh=False)
         return detach_state(state)
 
     def _evaluate(self) -> None:
         """One evaluation: a history record, the schedule, the best weights, early stopping."""
+        run, cfg = self.run, self.config
         self.model.eval()
-        metrics = self.task.evaluate(self.model, self.config.eval_batches)
+        metrics = self.task.evaluate(self.model, cfg.eval_batches)
         self.model.train()
         loss = metrics["loss"]
-        seconds = time.perf_counter() - self._started
-        record = {"step": self.step, "epoch": self.epoch, "seconds": seconds, "tokens": self.tokens,
-                  "lr": self.optimizer.param_groups[0]["lr"], **self._window.means(),
-                  "valid_loss": loss, "valid_ppl": _ppl(loss), "tokens_per_s": self.tokens / max(seconds, 1e-9),
+        seconds = time.perf_counter() - run.started
+        record = {"step": run.step, "epoch": run.epoch, "seconds": seconds, "tokens": run.tokens,
+                  "lr": self.optimizer.param_groups[0]["lr"], **run.window.means(),
+                  "valid_loss": loss, "valid_ppl": perplexity(loss),
+                  "tokens_per_s": run.tokens / max(seconds, 1e-9),
                   **{f"valid_{k}": v for k, v in metrics.items() if k != "loss"}}
-        self._window = _Window()
-        record["best"] = improved = loss < self.best_loss - self.config.min_delta
+        run.window, run.evaluated_at = _Window(), run.step
+        record["best"] = improved = loss < self.best_loss - cfg.min_delta  # False for NaN
         if improved:
-            self.best_loss, self.bad_evals = loss, 0
+            self.best_loss, run.bad_evals = loss, 0
             self.best_state = copy.deepcopy(self.model.state_dict())
         else:
-            self.bad_evals += 1
-        if self.config.schedule == "plateau":
+            run.bad_evals += 1
+        if cfg.schedule == "plateau" and math.isfinite(loss):
             self.scheduler.step(loss)
         if self.on_eval is not None:
             self.on_eval(self, record)
         self.history.append(record)
-        if improved and self.config.checkpoint is not None:
-            self.save(self.config.checkpoint)  # now, not at the end: a run that is killed keeps its best
-        if self.config.patience is not None and self.bad_evals >= self.config.patience and not self.stop_reason:
-            self.stop_reason = f"early stopping: no improvement in {self.bad_evals} evaluations"
-        self._evaluated_at = self.step
+        if improved and cfg.checkpoint is not None:
+            self.save(cfg.checkpoint)  # now, not at the end: a run that is killed keeps its best
+        if run.stop is None and cfg.patience is not None and run.bad_evals >= cfg.patience:
+            run.stop = Stop.EARLY_STOPPING
 
-    def _should_stop(self) -> bool:
-        """True once early stopping or a limit (max_steps, the time budget) has ended the run."""
-        cfg = self.config
-        if not self.stop_reason and cfg.max_steps is not None and self.step >= cfg.max_steps:
-            self.stop_reason = f"max_steps = {cfg.max_steps}"
-        if not self.stop_reason and self._deadline is not None and time.perf_counter() > self._deadline:
-            self.stop_reason = f"time budget of {cfg.max_minutes} min"
-        return bool(self.stop_reason)
-
-    def _finish(self) -> None:
-        """A final evaluation unless the last step had one; then the best weights, in the model
-        and (with the whole history) in the checkpoint."""
-        if self._evaluated_at != self.step:
-            self._evaluate()
-        self._bar.close()
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-            if self.config.checkpoint is not None:
-                self.save(self.config.checkpoint)
-        self.model.eval()
-
-    def _show_progress(self, loss: float) -> None:
-        rate = self.tokens / max(time.perf_counter() - self._started, 1e-9)
-        self._bar.update(1)
-        self._bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{_ppl(loss):.2f}", tok_s=f"{rate:.0f}", refresh=False)
+    def _limit_reached(self) -> Stop | None:
+        """The limit (max_steps, the time budget) this step reached, if any."""
+        run, cfg = self.run, self.config
+        if cfg.max_steps is not None and run.step >= cfg.max_steps:
+            return Stop.MAX_STEPS
+        if run.deadline is not None and time.perf_counter() > run.deadline:
+            return Stop.TIME_BUDGET
+        return None
 
     def save(self, path) -> None:
         """The current weights as a seqlib.torch checkpoint, with vocab, extra, history and the TrainConfig."""
@@ -290,6 +328,7 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         save(path, self.model, vocab=self.vocab, **self.extra, history=plain_records(self.history),
              best_valid_loss=self.best_loss, train_config=dataclasses.asdict(self.config))
+        self.checkpoint_written = True
 
 
 def _configure(config: TrainConfig | None, overrides: dict) -> TrainConfig:
@@ -312,10 +351,6 @@ def _scheduler(optimizer, config: TrainConfig):
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_steps)
     return None
-
-
-def _ppl(nats: float) -> float:
-    return math.exp(min(nats, 700.0))  # exp overflows a float beyond ~709
 
 
 # --------------------------------------------------------------------------- callbacks

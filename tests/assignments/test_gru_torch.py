@@ -30,14 +30,14 @@ def step(after=AFTER, before=BEFORE, update=UPDATE):
     return STEP.format(after=after, before=before, update=update)
 
 
-FORWARD = ("def gru_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset='after'):\n"
+FORWARD = ("def gru_layer_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reset='after'):\n"
            "    h, states = h0, []\n    for t in range(x.shape[1]):\n"
            "        h = gru_step(x[:, t], {state}, w_ih, w_hh, b_ih, b_hh, reset)\n        states.append(h)\n"
            "    return torch.stack(states, dim=1)")
 
 STEP_TESTS = {"test_gru_step_by_hand", "test_gru_step_gradcheck", "test_gru_step_torch", "test_gru_step_reset_before"}
-FORWARD_TESTS = {"test_gru_forward_shapes", "test_gru_forward_torch", "test_gru_forward_reset_before",
-                 "test_gru_forward_gradcheck"}
+FORWARD_TESTS = {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_layer_reset_before",
+                 "test_gru_layer_gradcheck"}
 
 # Classic mistakes, each with the graded cells that must catch it (and only those). The sequence
 # calls the student's gru_step, so a mistake in the step also costs the sequence's comparisons
@@ -46,23 +46,23 @@ FORWARD_TESTS = {"test_gru_forward_shapes", "test_gru_forward_torch", "test_gru_
 CLASSIC_BUGS = {
     "the reset gate applied after the product where it belongs before": (
         "gru_step", step(before=AFTER),
-        {"test_gru_step_by_hand", "test_gru_step_reset_before", "test_gru_forward_reset_before"}),
+        {"test_gru_step_by_hand", "test_gru_step_reset_before", "test_gru_layer_reset_before"}),
     "the reset gate applied before the product in torch's form": (
         "gru_step", step(after=BEFORE),
-        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_forward_torch"}),
+        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}),
     "z and 1 - z swapped (the lecture's z in torch's update)": (
         "gru_step", step(update="z * n + (1 - z) * prev_h"),
-        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_step_reset_before", "test_gru_forward_torch",
-         "test_gru_forward_reset_before"}),
+        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_step_reset_before", "test_gru_layer_torch",
+         "test_gru_layer_reset_before"}),
     "b_hn added outside r in torch's form": (
         "gru_step", step(after="xw[:, 2 * H:] + r * (prev_h @ w_hn.t()) + b_hn"),
-        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_forward_torch"}),
+        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}),
     "the state detached between steps: no gradient through time": (
-        "gru_forward_autograd", FORWARD.format(state="h.detach()"),
-        {"test_gru_forward_torch", "test_gru_forward_reset_before", "test_gru_forward_gradcheck"}),
+        "gru_layer_autograd", FORWARD.format(state="h.detach()"),
+        {"test_gru_layer_torch", "test_gru_layer_reset_before", "test_gru_layer_gradcheck"}),
     "h0 at every step: the state not carried": (
-        "gru_forward_autograd", FORWARD.format(state="h0"),
-        {"test_gru_forward_shapes", "test_gru_forward_torch", "test_gru_forward_reset_before"}),
+        "gru_layer_autograd", FORWARD.format(state="h0"),
+        {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_layer_reset_before"}),
 }
 
 
@@ -90,6 +90,6 @@ def test_a_step_that_uses_torchs_gru_is_not_run(grade, how):
     assert result.functions["gru_step"].startswith("not run: it uses"), result.functions
     # the sequence calls gru_step, so nothing passes but nothing else is refused
     assert failing(result) == STEP_TESTS | FORWARD_TESTS
-    assert result.functions["gru_forward_autograd"] == "ok"
+    assert result.functions["gru_layer_autograd"] == "ok"
     by_hand = next(t for t in result.tests if t.grade_id == "test_gru_step_by_hand")
     assert by_hand.message.startswith("gru_step is not defined: its solution cell was not run: it uses "), by_hand

@@ -132,3 +132,33 @@ def test_embedding_and_affine_reject_bad_input():
     _, cache = temporal_affine_forward(np.zeros((2, 2, 3)), np.zeros((3, 6)), np.zeros(6))
     with pytest.raises(ValueError, match=r"dout has shape \(2, 2, 5\), expected \(N, T, M\) = \(2, 2, 6\)"):
         temporal_affine_backward(np.zeros((2, 2, 5)), cache)
+
+
+@pytest.mark.parametrize("time_major", [False, True])
+def test_word_embedding_backward_sums_every_occurrence_in_any_layout(time_major):
+    """The sorted-runs sum equals np.add.at, also for the (N, T, D) view of a time-major
+    buffer that the RNN and LSTM return as dx, and keeps float32."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 6, size=(5, 7))  # 35 positions, 6 tokens: many repeats, maybe a missing one
+    W = rng.normal(size=(8, 3)).astype(np.float32)
+    _, cache = word_embedding_forward(x, W)
+    dout = rng.normal(size=(5, 7, 3)).astype(np.float32)
+    if time_major:
+        dout = np.ascontiguousarray(dout.transpose(1, 0, 2)).transpose(1, 0, 2)
+    expected = np.zeros((8, 3), np.float32)
+    np.add.at(expected, x, dout)
+    dW = word_embedding_backward(dout, cache)
+    assert dW.dtype == np.float32
+    np.testing.assert_allclose(dW, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_layers_keep_float32_with_a_mask():
+    rng = np.random.default_rng(5)
+    h = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    w, b = rng.normal(size=(4, 5)).astype(np.float32), np.zeros(5, np.float32)
+    scores, cache = temporal_affine_forward(h, w, b)
+    y, mask = rng.integers(0, 5, size=(2, 3)), np.array([[True, True, False], [True, False, False]])
+    loss, dscores = temporal_softmax_loss(scores, y, mask)
+    assert scores.dtype == dscores.dtype == np.float32 and isinstance(loss, float)
+    assert not dscores[~mask].any(), "masked steps get no gradient"
+    assert all(g.dtype == np.float32 for g in temporal_affine_backward(dscores, cache))

@@ -162,3 +162,58 @@ def test_lstm_step_and_backward_reject_bad_input():
     _, cache = lstm_forward(**a)
     with pytest.raises(ValueError, match=r"dh has shape \(2, 5\), expected \(N, T, H\) = \(2, 3, 5\)"):
         lstm_backward(np.zeros((2, 5)), cache)
+
+
+def test_lstm_keeps_float32_in_every_output_and_cache_array():
+    """No silent upcast: float32 in, float32 in the cache, out and in every gradient."""
+    rng = np.random.default_rng(1)
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731
+    x, h0, c0 = f32(rng.normal(size=(3, 4, 2))), f32(rng.normal(size=(3, 5))), f32(rng.normal(size=(3, 5)))
+    Wx, Wh, b = (f32(p) for p in params(rng, 2, 5))
+    h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
+    grads = lstm_backward_with_cell(f32(rng.normal(size=h.shape)), cache, f32(rng.normal(size=(3, 5))))
+    arrays = [a for a in cache if isinstance(a, np.ndarray)]
+    assert h.dtype == np.float32 and all(a.dtype == np.float32 for a in arrays)
+    assert [g.dtype for g in grads] == [np.float32] * 6
+    next_h, next_c, step = lstm_step_forward(x[:, 0], h0, c0, Wx, Wh, b)
+    step_grads = lstm_step_backward(next_h, next_c, step)
+    assert next_c.dtype == step.gates.dtype == np.float32 and all(g.dtype == np.float32 for g in step_grads)
+
+
+@pytest.mark.parametrize("N,T", [(1, 1), (1, 4), (3, 1), (3, 4)])
+def test_lstm_leaves_its_inputs_and_cache_alone(N, T):
+    """The loops work in place on their own buffers only; backward can be called twice."""
+    rng = np.random.default_rng(2)
+    x, h0, c0 = rng.normal(size=(N, T, 2)), rng.normal(size=(N, 5)), rng.normal(size=(N, 5))
+    Wx, Wh, b = params(rng, 2, 5)
+    dh, dc_last = rng.normal(size=(N, T, 5)), rng.normal(size=(N, 5))
+    inputs = (x, h0, c0, Wx, Wh, b, dh, dc_last)
+    before = [a.copy() for a in inputs]
+    h, cache = lstm_forward(x, h0, Wx, Wh, b, c0=c0)
+    cache_before = [a.copy() for a in cache]
+    first = lstm_backward_with_cell(dh, cache, dc_last)
+    second = lstm_backward_with_cell(dh, cache, dc_last)
+    for a, a0 in zip(inputs, before):
+        np.testing.assert_array_equal(a, a0)
+    for a, a0 in zip(cache, cache_before):
+        np.testing.assert_array_equal(a, a0)
+    for g1, g2 in zip(first, second):
+        np.testing.assert_array_equal(g1, g2)
+    next_h, next_c, step = lstm_step_forward(x[:, 0], h0, c0, Wx, Wh, b)
+    dnext_c = rng.normal(size=(N, 5))
+    dnext_c0 = dnext_c.copy()
+    lstm_step_backward(next_h, dnext_c, step)
+    np.testing.assert_array_equal(dnext_c, dnext_c0)
+
+
+def test_lstm_backward_reads_a_batch_first_cache_too():
+    """The cache's arrays are views of time-major buffers; plain (N, T, ·) arrays in their
+    place give the same gradients (they are copied time-major)."""
+    rng = np.random.default_rng(3)
+    x, h0 = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 5))
+    h, cache = lstm_forward(x, h0, *params(rng, 2, 5))
+    assert h.shape == (3, 4, 5) and h.transpose(1, 0, 2).flags.c_contiguous
+    dh = rng.normal(size=h.shape)
+    plain = cache._replace(**{k: np.ascontiguousarray(getattr(cache, k)) for k in ("gates", "c", "tanh_c", "h")})
+    for g, g_plain in zip(lstm_backward(dh, cache), lstm_backward(dh, plain)):
+        np.testing.assert_allclose(g, g_plain, rtol=1e-13, atol=1e-13)

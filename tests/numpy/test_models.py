@@ -57,8 +57,7 @@ def test_classifier_gradients(cell, num_layers, bidirectional):
     rng = np.random.default_rng(1)
     model = SentenceClassifier(4, 3, 2, 3, cell=cell, num_layers=num_layers, bidirectional=bidirectional, seed=1)
     x = rng.integers(0, 4, (3, 3))
-    mask = np.arange(3) < np.array([3, 1, 2])[:, None]
-    assert_gradients(model, x, np.array([0, 2, 1]), mask)
+    assert_gradients(model, x, np.array([0, 2, 1]), np.array([3, 1, 2]))
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
@@ -69,8 +68,8 @@ def test_seq2seq_gradients(cell, num_layers):
     model = Seq2Seq(4, 4, 3, 2, cell=cell, num_layers=num_layers, seed=4)
     src = rng.integers(0, 4, (2, 3))
     tgt = rng.integers(0, 4, (2, 3))
-    lengths = np.arange(3) < np.array([[3], [2]])
-    assert_gradients(model, src, lengths, shift_right(tgt, 1), tgt, lengths)
+    lengths = np.array([3, 2])
+    assert_gradients(model, src, lengths, shift_right(tgt, 1), tgt, np.arange(3) < lengths[:, None])
 
 
 # --------------------------------------------------------------------------- overfitting
@@ -100,12 +99,12 @@ def test_language_model_overfits_four_sequences(cell):
 def test_classifier_overfits_eight_sentences(cell, bidirectional):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 6, (8, 5))
-    mask = np.arange(5) < np.array([5, 2, 3, 4, 5, 3, 2, 4])[:, None]
+    lengths = np.array([5, 2, 3, 4, 5, 3, 2, 4])
     y = np.array([0, 1, 2, 0, 1, 2, 1, 0])
     model = SentenceClassifier(6, 8, 16, 3, cell=cell, bidirectional=bidirectional, seed=0)
-    final = _train(model, (x, y, mask), 150, 3e-2)
+    final = _train(model, (x, y, lengths), 150, 3e-2)
     assert final < 0.05, final
-    np.testing.assert_array_equal(model.predict(x, mask), y)
+    np.testing.assert_array_equal(model.predict(x, lengths), y)
 
 
 def _reverse_task():
@@ -118,17 +117,17 @@ def _reverse_task():
         src[n, :ell] = rng.integers(3, 8, ell)
         tgt[n, :ell] = src[n, :ell][::-1]
         tgt[n, ell] = 2
-    return src, src > 0, tgt, np.arange(5) < (lengths + 1)[:, None]
+    return src, lengths, tgt, np.arange(5) < (lengths + 1)[:, None]
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_seq2seq_overfits_reversal_and_greedy_decoding_reproduces_it(cell):
-    src, src_mask, tgt, tgt_mask = _reverse_task()
+    src, src_lengths, tgt, tgt_mask = _reverse_task()
     model = Seq2Seq(8, 8, 8, 32, cell=cell, bos=1, eos=2, seed=0)
-    final = _train(model, (src, src_mask, shift_right(tgt, 1), tgt, tgt_mask), 200, 2e-2)
+    final = _train(model, (src, src_lengths, shift_right(tgt, 1), tgt, tgt_mask), 200, 2e-2)
     assert final < 0.05, final
     for n in range(len(src)):
-        state = model.encode(src[n:n + 1], src_mask[n:n + 1])
+        state = model.encode(src[n:n + 1, :src_lengths[n]])
         hyp = decode.greedy(model.step, state, model.bos, model.eos, max_len=6)
         assert hyp.tokens == tgt[n, :tgt_mask[n].sum()].tolist(), (n, hyp.tokens)
 
@@ -147,15 +146,15 @@ def test_classifier_ignores_padding(cell):
     rng = np.random.default_rng(2)
     model = SentenceClassifier(5, 3, 4, 2, cell=cell, num_layers=2, bidirectional=True, seed=0)
     x = rng.integers(0, 5, (3, 4))
-    mask = np.arange(4) < np.array([4, 2, 3])[:, None]
+    lengths = np.array([4, 2, 3])
+    mask = np.arange(4) < lengths[:, None]
     y = np.array([1, 0, 1])
     # Other ids under the padding, and three more padded steps: nothing may change, in
     # particular not the backward direction, which must start at the last real token.
     x2 = np.concatenate([np.where(mask, x, rng.integers(0, 5, x.shape)), rng.integers(0, 5, (3, 3))], axis=1)
-    mask2 = np.concatenate([mask, np.zeros((3, 3), dtype=bool)], axis=1)
-    _same_loss_and_grads(model.loss(x, y, mask), model.loss(x2, y, mask2))
+    _same_loss_and_grads(model.loss(x, y, lengths), model.loss(x2, y, lengths))
     # The same sentence alone, unpadded, gets the same score as inside the batch.
-    np.testing.assert_allclose(model.scores(x[1:2, :2]), model.scores(x2, mask2)[1:2], rtol=1e-12)
+    np.testing.assert_allclose(model.scores(x[1:2, :2]), model.scores(x2, lengths)[1:2], rtol=1e-12)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -163,13 +162,13 @@ def test_seq2seq_ignores_source_padding(cell):
     rng = np.random.default_rng(3)
     model = Seq2Seq(5, 5, 3, 4, cell=cell, num_layers=2, seed=0)
     src = rng.integers(0, 5, (3, 4))
-    src_mask = np.arange(4) < np.array([2, 4, 3])[:, None]
+    src_lengths = np.array([2, 4, 3])
+    src_mask = np.arange(4) < src_lengths[:, None]
     tgt = rng.integers(0, 5, (3, 3))
     tgt_mask = np.ones((3, 3), dtype=bool)
     src2 = np.concatenate([np.where(src_mask, src, 4), np.full((3, 2), 3)], axis=1)
-    mask2 = np.concatenate([src_mask, np.zeros((3, 2), dtype=bool)], axis=1)
-    _same_loss_and_grads(model.loss(src, src_mask, shift_right(tgt, 1), tgt, tgt_mask),
-                         model.loss(src2, mask2, shift_right(tgt, 1), tgt, tgt_mask))
+    _same_loss_and_grads(model.loss(src, src_lengths, shift_right(tgt, 1), tgt, tgt_mask),
+                         model.loss(src2, src_lengths, shift_right(tgt, 1), tgt, tgt_mask))
 
 
 def _nll_by_steps(step, state, inputs, targets, mask):
@@ -201,16 +200,16 @@ def test_seq2seq_step_from_encode_agrees_with_teacher_forced_loss(cell):
     rng = np.random.default_rng(5)
     model = Seq2Seq(5, 6, 3, 4, cell=cell, num_layers=2, seed=0)
     src = rng.integers(0, 5, (3, 4))
-    src_mask = np.arange(4) < np.array([4, 1, 3])[:, None]
+    src_lengths = np.array([4, 1, 3])
     tgt = rng.integers(0, 6, (3, 3))
     tgt_mask = np.arange(3) < np.array([3, 3, 2])[:, None]
-    loss, _ = model.loss(src, src_mask, shift_right(tgt, model.bos), tgt, tgt_mask)
-    nll, _ = _nll_by_steps(model.step, model.encode(src, src_mask), shift_right(tgt, model.bos), tgt, tgt_mask)
+    loss, _ = model.loss(src, src_lengths, shift_right(tgt, model.bos), tgt, tgt_mask)
+    nll, _ = _nll_by_steps(model.step, model.encode(src, src_lengths), shift_right(tgt, model.bos), tgt, tgt_mask)
     assert loss == pytest.approx(nll, rel=1e-12)
 
 
 def test_sampling_follows_the_tempered_distribution():
-    model = RNNLM(4, 2, 3, seed=0)
+    model = RNNLM(4, 2, 3, cell="rnn", seed=0)
     p = np.array([0.1, 0.2, 0.3, 0.4])
     model.params["W_out"][:] = 0.0  # every step predicts p, whatever the state
     model.params["b_out"][:] = np.log(p)
@@ -298,20 +297,24 @@ def test_classifier_and_seq2seq_reject_bad_input():
     x = np.zeros((2, 3), dtype=np.int64)
     with pytest.raises(ValueError, match=r"y has shape \(3,\), expected \(N,\) = \(2,\)"):
         clf.loss(x, np.zeros(3, dtype=np.int64))
-    with pytest.raises(ValueError, match=r"mask row 1 is \[1, 0, 1\]"):
-        clf.loss(x, np.zeros(2, dtype=np.int64), np.array([[1, 1, 1], [1, 0, 1]], dtype=bool))
-    with pytest.raises(ValueError, match=r"mask row 0 is \[0, 0, 0\]"):
-        clf.loss(x, np.zeros(2, dtype=np.int64), np.array([[0, 0, 0], [1, 0, 0]], dtype=bool))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T\] = \[1, 3\], got values from 1 to 4"):
+        clf.loss(x, np.zeros(2, dtype=np.int64), np.array([1, 4]))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T\] = \[1, 3\], got values from 0 to 2"):
+        clf.loss(x, np.zeros(2, dtype=np.int64), np.array([0, 2]))
+    with pytest.raises(ValueError, match=r"lengths has dtype float64, expected an integer array"):
+        clf.loss(x, np.zeros(2, dtype=np.int64), np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"y has a value 2 outside \[0, V\) = \[0, 2\)"):
         clf.loss(x, np.array([0, 2]))
-    s2s = Seq2Seq(5, 6, 3, 4)
+    s2s = Seq2Seq(5, 6, 3, 4, cell="rnn")
     ok = np.ones((2, 3), dtype=bool)
-    with pytest.raises(ValueError, match=r"src_mask has shape \(2, 4\), expected \(N, S\) = \(2, 3\)"):
-        s2s.loss(x, np.ones((2, 4), dtype=bool), x, x, ok)
+    with pytest.raises(ValueError, match=r"src_lengths has shape \(3,\), expected \(N,\) = \(2,\)"):
+        s2s.loss(x, np.array([3, 3, 3]), x, x, ok)
+    with pytest.raises(ValueError, match=r"src_lengths must lie in \[1, T\] = \[1, 3\], got values from 3 to 4"):
+        s2s.encode(x, [3, 4])
     with pytest.raises(ValueError, match=r"tgt_mask has dtype int64, expected a boolean array"):
-        s2s.loss(x, ok, x, x, ok.astype(np.int64))
+        s2s.loss(x, None, x, x, ok.astype(np.int64))
     with pytest.raises(ValueError, match=r"tgt_in has shape \(3, 3\), expected \(N, T\) = \(2, 3\)"):
-        s2s.loss(x, ok, np.zeros((3, 3), dtype=np.int64), x, ok)
+        s2s.loss(x, None, np.zeros((3, 3), dtype=np.int64), x, ok)
     with pytest.raises(ValueError, match=r"state has shape \(1, 4\), expected 3 dimensions \(N, L, H\)"):
         s2s.step(np.zeros(1, dtype=np.int64), np.zeros((1, 4)))
     with pytest.raises(ValueError, match=r"bos is 6, expected an id in \[0, tgt_vocab_size\)"):

@@ -13,7 +13,7 @@ seeds = st.integers(0, 2**32 - 1)
 # Derandomized: the same examples on every machine and every run, so a check that passes
 # in CI passes on a learner's laptop too.
 checked = settings(max_examples=25, deadline=None, derandomize=True)
-activations = st.sampled_from(["tanh", "sigmoid"])
+nonlinearities = st.sampled_from(["tanh", "relu", "sigmoid"])
 
 
 def params(rng, D, H):
@@ -21,41 +21,41 @@ def params(rng, D, H):
 
 
 @checked
-@given(N=sizes, D=sizes, H=sizes, seed=seeds, activation=activations)
-def test_rnn_step_backward_matches_finite_differences(N, D, H, seed, activation):
+@given(N=sizes, D=sizes, H=sizes, seed=seeds, nonlinearity=nonlinearities)
+def test_rnn_step_backward_matches_finite_differences(N, D, H, seed, nonlinearity):
     rng = np.random.default_rng(seed)
     x, prev_h = rng.normal(size=(N, D)), rng.normal(size=(N, H))
     args = [x, prev_h, *params(rng, D, H)]
-    out, cache = rnn_step_forward(*args, activation=activation)
+    out, cache = rnn_step_forward(*args, nonlinearity=nonlinearity)
     dout = rng.normal(size=out.shape)
     grads = rnn_step_backward(dout, cache)
-    f = lambda *a: rnn_step_forward(*a, activation=activation)  # noqa: E731
+    f = lambda *a: rnn_step_forward(*a, nonlinearity=nonlinearity)  # noqa: E731
     errors = check_gradients(f, args, dict(enumerate(grads)), dout)
     assert max(errors.values()) <= 1e-7, errors
 
 
 @checked
-@given(N=sizes, T=sizes, D=sizes, H=sizes, seed=seeds, activation=activations)
-def test_rnn_backward_matches_finite_differences(N, T, D, H, seed, activation):
+@given(N=sizes, T=sizes, D=sizes, H=sizes, seed=seeds, nonlinearity=nonlinearities)
+def test_rnn_backward_matches_finite_differences(N, T, D, H, seed, nonlinearity):
     rng = np.random.default_rng(seed)
     args = [rng.normal(size=(N, T, D)), rng.normal(size=(N, H)), *params(rng, D, H)]
-    out, cache = rnn_forward(*args, activation=activation)
+    out, cache = rnn_forward(*args, nonlinearity=nonlinearity)
     dout = rng.normal(size=out.shape)
     grads = rnn_backward(dout, cache)
-    f = lambda *a: rnn_forward(*a, activation=activation)  # noqa: E731
+    f = lambda *a: rnn_forward(*a, nonlinearity=nonlinearity)  # noqa: E731
     errors = check_gradients(f, args, dict(enumerate(grads)), dout)
     assert max(errors.values()) <= 1e-6, errors
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_rnn_forward_is_the_step_repeated(activation):
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "sigmoid"])
+def test_rnn_forward_is_the_step_repeated(nonlinearity):
     rng = np.random.default_rng(0)
     x, h0 = rng.normal(size=(3, 5, 2)), rng.normal(size=(3, 4))
     Wx, Wh, b = params(rng, 2, 4)
-    h, _ = rnn_forward(x, h0, Wx, Wh, b, activation)
+    h, _ = rnn_forward(x, h0, Wx, Wh, b, nonlinearity)
     prev = h0
     for t in range(5):
-        prev, _ = rnn_step_forward(x[:, t], prev, Wx, Wh, b, activation)
+        prev, _ = rnn_step_forward(x[:, t], prev, Wx, Wh, b, nonlinearity)
         np.testing.assert_allclose(h[:, t], prev, rtol=1e-12, atol=1e-12)
 
 
@@ -100,10 +100,10 @@ def test_rnn_forward_rejects_bad_input(name, value, match):
         rnn_forward(**args)
 
 
-def test_rnn_rejects_unknown_activation_and_bad_upstream_gradients():
+def test_rnn_rejects_unknown_nonlinearity_and_bad_upstream_gradients():
     args = good_args()
-    with pytest.raises(ValueError, match=r"activation is 'relu', expected one of"):
-        rnn_forward(**args, activation="relu")
+    with pytest.raises(ValueError, match=r"nonlinearity is 'softplus', expected one of \('tanh', 'relu', 'sigmoid'\)"):
+        rnn_forward(**args, nonlinearity="softplus")
     h, cache = rnn_forward(**args)
     with pytest.raises(ValueError, match=r"dh has shape \(2, 3, 4\), expected \(N, T, H\) = \(2, 3, 5\)"):
         rnn_backward(np.zeros((2, 3, 4)), cache)
@@ -142,9 +142,55 @@ def test_rnn_matches_torch_nn_rnn_outputs_and_gradients(N, T, D, H):
 
 def test_rnn_caches_are_named_and_still_unpack():
     args = good_args()
-    h, cache = rnn_forward(**args, activation="sigmoid")
-    assert cache.h is h and cache.h0 is args["h0"] and cache.activation == "sigmoid"
-    x, h0, Wx, Wh, h_, activation = cache  # the old tuple order
+    h, cache = rnn_forward(**args, nonlinearity="sigmoid")
+    assert cache.h is h and cache.h0 is args["h0"] and cache.nonlinearity == "sigmoid"
+    x, h0, Wx, Wh, h_, nonlinearity = cache  # the old tuple order
     assert x is args["x"] and h_ is h
     next_h, step = rnn_step_forward(args["x"][:, 0], args["h0"], args["Wx"], args["Wh"], args["b"])
     assert step.next_h is next_h and step.prev_h is args["h0"] and step._fields[0] == "x"
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "sigmoid"])
+def test_rnn_keeps_float32_in_every_output_and_cache_array(nonlinearity):
+    """No silent upcast: float32 in, float32 in the cache, out and in every gradient."""
+    rng = np.random.default_rng(1)
+    x, h0 = rng.normal(size=(3, 4, 2)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
+    Wx, Wh, b = (p.astype(np.float32) for p in params(rng, 2, 5))
+    h, cache = rnn_forward(x, h0, Wx, Wh, b, nonlinearity)
+    grads = rnn_backward(rng.normal(size=h.shape).astype(np.float32), cache)
+    assert h.dtype == np.float32 and cache.h.dtype == np.float32
+    assert [g.dtype for g in grads] == [np.float32] * 5
+    step_h, step_cache = rnn_step_forward(x[:, 0], h0, Wx, Wh, b, nonlinearity)
+    assert step_h.dtype == np.float32 and all(g.dtype == np.float32 for g in rnn_step_backward(step_h, step_cache))
+
+
+@pytest.mark.parametrize("N,T", [(1, 1), (1, 4), (3, 1), (3, 4)])
+def test_rnn_leaves_its_inputs_and_cache_alone(N, T):
+    """The loops work in place on their own buffers only; backward can be called twice."""
+    rng = np.random.default_rng(2)
+    x, h0 = rng.normal(size=(N, T, 2)), rng.normal(size=(N, 5))
+    Wx, Wh, b = params(rng, 2, 5)
+    dh = rng.normal(size=(N, T, 5))
+    before = [a.copy() for a in (x, h0, Wx, Wh, b, dh)]
+    h, cache = rnn_forward(x, h0, Wx, Wh, b)
+    h_before = h.copy()
+    first = rnn_backward(dh, cache)
+    second = rnn_backward(dh, cache)
+    for a, a0 in zip((x, h0, Wx, Wh, b, dh), before):
+        np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(h, h_before)
+    for g1, g2 in zip(first, second):
+        np.testing.assert_array_equal(g1, g2)
+
+
+def test_rnn_backward_reads_a_batch_first_cache_too():
+    """h is a view of a time-major buffer; a cache holding a plain (N, T, H) array gives the
+    same gradients (it is copied time-major)."""
+    rng = np.random.default_rng(3)
+    x, h0 = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 5))
+    h, cache = rnn_forward(x, h0, *params(rng, 2, 5))
+    assert h.shape == (3, 4, 5) and not h.flags.c_contiguous and h.transpose(1, 0, 2).flags.c_contiguous
+    dh = rng.normal(size=h.shape)
+    plain = cache._replace(h=np.ascontiguousarray(h))
+    for g, g_plain in zip(rnn_backward(dh, cache), rnn_backward(dh, plain)):
+        np.testing.assert_allclose(g, g_plain, rtol=1e-13, atol=1e-13)

@@ -1,4 +1,4 @@
-"""The hand-written backward passes (rnn/lstm/gru_forward) and the autograd cells, by gradcheck.
+"""The hand-written backward passes (rnn/lstm/gru_layer) and the autograd cells, by gradcheck.
 
 Finite differences in float64 are the ground truth, as in tests/numpy; the layer functions
 must also give the same numbers as their readable autograd versions.
@@ -23,12 +23,12 @@ def args(gates, bias=True, states=1):
 
 
 LAYERS = {
-    "rnn_tanh": (lambda *a: st.rnn_forward(*a, nonlinearity="tanh"),
-                 lambda *a: st.rnn_forward_autograd(*a, nonlinearity="tanh"), 1, 1),
-    "rnn_relu": (lambda *a: st.rnn_forward(*a, nonlinearity="relu"),
-                 lambda *a: st.rnn_forward_autograd(*a, nonlinearity="relu"), 1, 1),
-    "lstm": (st.lstm_forward, st.lstm_forward_autograd, 4, 2),
-    "gru": (st.gru_forward, st.gru_forward_autograd, 3, 1),
+    "rnn_tanh": (lambda *a: st.rnn_layer(*a, nonlinearity="tanh"),
+                 lambda *a: st.rnn_layer_autograd(*a, nonlinearity="tanh"), 1, 1),
+    "rnn_relu": (lambda *a: st.rnn_layer(*a, nonlinearity="relu"),
+                 lambda *a: st.rnn_layer_autograd(*a, nonlinearity="relu"), 1, 1),
+    "lstm": (st.lstm_layer, st.lstm_layer_autograd, 4, 2),
+    "gru": (st.gru_layer, st.gru_layer_autograd, 3, 1),
 }
 
 
@@ -59,9 +59,9 @@ def test_layer_function_matches_its_autograd_version(kind):
 
 def test_lstm_backward_with_gradient_on_c_only():
     a = args(4, True, 2)
-    _, c = st.lstm_forward(*a)
+    _, c = st.lstm_layer(*a)
     g = torch.autograd.grad(c[:, -1].sum(), a)
-    _, c2 = st.lstm_forward_autograd(*a)
+    _, c2 = st.lstm_layer_autograd(*a)
     g2 = torch.autograd.grad(c2[:, -1].sum(), a)
     for k, (x, y) in enumerate(zip(g, g2)):
         assert_close(f"gradient of argument {k}", x, y, 1e-12)

@@ -14,6 +14,7 @@ from torch_helpers import assert_close
     lambda: st.RNNLM(10, 8, 8, num_layers=2, cell="gru", tie_weights=True),
     lambda: st.SentenceClassifier(10, 4, 6, num_classes=3, bidirectional=True),
     lambda: st.Seq2Seq(10, 12, 4, 6, cell="rnn"),
+    lambda: st.Seq2Seq(10, 12, 4, 6, cell="gru", attention="additive"),
 ])
 def test_round_trip_rebuilds_the_same_model(tmp_path, make):
     model = make().eval()

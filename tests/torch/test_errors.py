@@ -87,12 +87,12 @@ def test_layer_function_arguments():
     x, h0 = torch.randn(2, 5, 4), torch.zeros(2, 6)
     w_ih, w_hh = torch.randn(24, 4), torch.randn(24, 5)
     with pytest.raises(ValueError, match=r"w_hh has shape \(24, 5\), expected \(4H, H\) = \(24, 6\)"):
-        st.lstm_forward(x, h0, h0, w_ih, w_hh)
+        st.lstm_layer(x, h0, h0, w_ih, w_hh)
 
 
 def test_model_token_ids_are_checked():
     lm = st.RNNLM(10, 8, 8)
-    with pytest.raises(ValueError, match=r"tokens holds ids from 0 to 10, expected ids in \[0, V\) = \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"tokens has a value 10 outside \[0, V\) = \[0, 10\)"):
         lm(torch.tensor([[0, 10]]))
     with pytest.raises(ValueError, match=r"tokens has dtype torch.float32, expected an integer array"):
         lm(torch.zeros(1, 2))
@@ -106,3 +106,27 @@ def test_seq2seq_arguments():
         model(torch.zeros(2, 5, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"teacher_forcing_ratio is 1.5"):
         model(torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long), teacher_forcing_ratio=1.5)
+
+
+def test_value_checks_never_read_a_tensor_off_the_host():
+    """Ids and lengths are range-checked only in CPU memory: on a GPU the read would be a
+    host-device synchronisation in every forward pass. A meta tensor has no values at all,
+    so any read of one raises; the checks must return without touching it."""
+    from seqlib.shapes import check_ids
+    from seqlib.torch.stacked import check_lengths
+
+    ids = torch.empty(2, 3, dtype=torch.long, device="meta")
+    check_ids("tokens", ids, 5)
+    assert check_lengths(torch.empty(2, dtype=torch.long, device="meta"), 2, 3).device.type == "meta"
+    with pytest.raises(RuntimeError, match="meta"):  # what a read of a meta tensor does
+        int(ids.min())
+
+
+def test_seq2seq_forward_checks_each_argument_once(monkeypatch):
+    import seqlib.torch.model_parts as mp
+
+    seen = []
+    real = mp.check_ids
+    monkeypatch.setattr(mp, "check_ids", lambda name, ids, V: (seen.append(name), real(name, ids, V)))
+    st.Seq2Seq(7, 9, 8, 8)(torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))
+    assert seen == ["src", "tgt"]

@@ -150,3 +150,45 @@ def test_model_impl_switches_every_recurrent_layer_and_rejects_unknown_names():
     with pytest.raises(ValueError, match="impl is 'cudnn', expected one of"):
         model.impl = "cudnn"
     assert model.impl == "fused"
+
+
+@pytest.mark.parametrize("score", ["dot", "bilinear", "additive"])
+def test_seq2seq_with_attention_steps_like_forward_and_ignores_source_padding(score):
+    torch.manual_seed(3)
+    model = st.Seq2Seq(7, 9, 6, 8, num_layers=2, cell="lstm", attention=score).double().eval()
+    src, tgt, lengths = torch.randint(0, 7, (3, 5)), torch.randint(0, 9, (3, 4)), torch.tensor([5, 2, 4])
+    logits = model(src, tgt, lengths)
+    state = model.encode(src, lengths)
+    assert len(state) == 3 and state[1].shape == (3, 5, 8), "(recurrent state, encoder outputs, lengths)"
+    for t in range(4):
+        log_probs, state = model.step(tgt[:, t], state)
+        assert_close(f"step {t}", log_probs, torch.log_softmax(logits[:, t], -1), 1e-12)
+    # Other tokens under the padding, and two more padded steps: nothing may change.
+    noise = torch.randint(0, 7, (3, 7))
+    padded = torch.where(torch.arange(7) < lengths[:, None], torch.nn.functional.pad(src, (0, 2)), noise)
+    assert_close("padded source", model(padded, tgt, lengths), logits, 1e-12)
+    weights = model.alignments(padded, tgt, lengths).detach()
+    assert weights.shape == (3, 4, 7) and float(weights[1, :, 2:].abs().max()) == 0.0
+    assert_close("each row sums to 1", weights.sum(-1), torch.ones(3, 4, dtype=torch.float64), 1e-12)
+
+
+def test_attention_learns_to_look_at_the_token_it_copies():
+    """A copy task of 8 tokens: the decoder's alignment for output t peaks on source token t."""
+    torch.manual_seed(0)
+    V, BOS, S = 12, 0, 8
+    src = torch.randint(1, V, (64, S))
+    tgt = torch.cat([torch.full((64, 1), BOS), src], 1)
+    model = st.Seq2Seq(V, V, 16, 32, cell="gru", attention="dot")
+
+    def loss_fn():
+        logits = model(src, tgt[:, :-1])
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1))
+
+    loss = train(model, loss_fn, 150, lr=0.02)
+    model.eval()
+    with torch.no_grad():
+        peaks = model.alignments(src, tgt[:, :-1]).argmax(-1)  # (N, T): where output t looked
+    on_diagonal = (peaks == torch.arange(S)).float().mean().item()
+    assert on_diagonal > 0.8, f"{on_diagonal:.2f} of the alignments peak on the copied token (loss {loss:.3f})"
+    with pytest.raises(ValueError, match="alignments needs a model with attention"):
+        st.Seq2Seq(V, V, 4, 4).alignments(src, tgt)

@@ -109,13 +109,12 @@ class ClassificationBatch:
 
 @dataclass
 class Seq2SeqBatch:
-    """src: (N, S) ids, src_lengths: (N,), src_mask: (N, S);
+    """src: (N, S) ids, src_lengths: (N,) (the models take lengths, not a source mask);
     tgt_in: (N, T) decoder inputs (<bos> y_1 ... y_{n-1}), tgt_out: (N, T) what it must
     predict (y_1 ... y_n <eos>), tgt_mask: (N, T) bool; index: (N,) example ids."""
 
     src: np.ndarray
     src_lengths: np.ndarray
-    src_mask: np.ndarray
     tgt_in: np.ndarray
     tgt_out: np.ndarray
     tgt_mask: np.ndarray
@@ -146,7 +145,7 @@ def seq2seq_batches(srcs: Sequence[Sequence[int]], tgts: Sequence[Sequence[int]]
     if short:
         raise ValueError(f"target {short[0]} has fewer than 2 tokens: targets must include <bos> and <eos>")
     for idx in bucket_order([len(s) for s in srcs], batch_size, shuffle, rng):
-        src, src_len, src_mask = pad([srcs[i] for i in idx])
+        src, src_len, _ = pad([srcs[i] for i in idx])
         tgt_in, _, tgt_mask = pad([tgts[i][:-1] for i in idx])
         tgt_out, _, _ = pad([tgts[i][1:] for i in idx])
-        yield Seq2SeqBatch(src, src_len, src_mask, tgt_in, tgt_out, tgt_mask, idx)
+        yield Seq2SeqBatch(src, src_len, tgt_in, tgt_out, tgt_mask, idx)

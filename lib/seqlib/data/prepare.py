@@ -7,7 +7,9 @@ chapters and bench/ all prepare their data here, so a model trained by one reads
 others would give it.
 
 The validation split is encoded with the training vocabulary: words it never saw in training
-become ``<unk>``, as they would for a real user's sentence.
+become ``<unk>``, as they would for a real user's sentence. With BPE subwords (level "bpe",
+seqlib.bpe) the merges too are learned on the training split alone, and only characters it
+never saw become ``<unk>``.
 """
 
 from __future__ import annotations
@@ -62,15 +64,18 @@ def encode_source(vocab: Vocab, text: str, reverse: bool = False) -> np.ndarray:
 
 
 def prepare_pairs(name: str, level: str = "word", min_freq: int = 1, max_vocab: int | None = None,
-                  reverse_source: bool = True):
+                  reverse_source: bool = True, merges: int | None = None):
     """Vocabularies and id sequences of a pair dataset, for an encoder-decoder.
 
     Returns src_vocab, tgt_vocab, (train_srcs, train_tgts), (valid_srcs, valid_tgts): lists of
     (S_i,) source ids (see encode_source) and (T_i,) target ids holding <bos> ... <eos>.
+    level "bpe" learns ``merges`` merges for each language separately (min_freq: the fewest
+    times a pair must be seen to be merged; max_vocab must be None), see Vocab.build.
     """
     train, valid = _load_splits(name, "pairs", "a translator", str)
-    src_vocab = Vocab.build((s for s, _ in train), level=level, min_freq=min_freq, max_size=max_vocab)
-    tgt_vocab = Vocab.build((t for _, t in train), level=level, min_freq=min_freq, max_size=max_vocab)
+    sizes = dict(level=level, min_freq=min_freq, max_size=max_vocab, merges=merges)
+    src_vocab = Vocab.build((s for s, _ in train), **sizes)
+    tgt_vocab = Vocab.build((t for _, t in train), **sizes)
 
     def encode(pairs):
         srcs = [encode_source(src_vocab, s, reverse_source) for s, _ in pairs]

@@ -5,7 +5,8 @@ returns the gradients of the forward's array arguments, in the same order. A cac
 holds what the backward needs and nothing else. Shape letters: see ``seqlib``.
 
 Built chapter by chapter, from "Sequences and the vanilla RNN" (rnn) to "Sequence to
-sequence" (seq2seq.Seq2Seq); each module's docstring names its own chapter.
+sequence" (seq2seq.Seq2Seq) and "Attention" (attention); each module's docstring names its own
+chapter.
 """
 
 from seqlib.numpy import convert
@@ -44,6 +45,7 @@ from seqlib.numpy.classifier import SentenceClassifier
 from seqlib.numpy.lm import RNNLM
 from seqlib.numpy.seq2seq import Seq2Seq, shift_right
 from seqlib.numpy.optim import SGD, Adagrad, Adam, Momentum
+from seqlib.numpy.attention import attention_backward, attention_forward, init_attention_params
 
 __all__ = [
     "rnn_step_forward",
@@ -90,4 +92,7 @@ __all__ = [
     "hidden_jacobians",
     "hidden_jacobian_norms",
     "recurrent_singular_values",
+    "attention_forward",
+    "attention_backward",
+    "init_attention_params",
 ]

@@ -14,7 +14,6 @@ from seqlib.numpy.model_parts import (
     init_embedding,
     init_rng,
     length_groups,
-    prefix_lengths,
 )
 from seqlib.numpy.layers import (
     temporal_affine_backward,
@@ -23,6 +22,7 @@ from seqlib.numpy.layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
+from seqlib.numpy.stacked import check_lengths
 from seqlib.shapes import Dims
 
 
@@ -30,16 +30,16 @@ class SentenceClassifier:
     """Many-to-one: embedding -> stacked RNN/LSTM/GRU -> last real state -> affine -> softmax.
 
     SentenceClassifier(vocab_size V, embed_size D, hidden_size H, num_classes C, num_layers L=1,
-                       cell="rnn", bidirectional=False, seed=0, dtype=np.float64)
+                       cell="lstm", bidirectional=False, *, seed=0, dtype=np.float64)
 
-    The sentence representation is the top layer's state after the last real token (from the
-    mask), concatenated with, when bidirectional, the backward direction's state after reading
+    The sentence representation is the top layer's state after the last real token (from
+    lengths), concatenated with, when bidirectional, the backward direction's state after reading
     the first token: (N, K*H), K = 2 if bidirectional else 1.
     params: W_embed (V, D); Wx_l{l}, Wh_l{l}, b_l{l} (+ *_reverse); W_out (K*H, C), b_out (C,).
     """
 
-    def __init__(self, vocab_size, embed_size, hidden_size, num_classes, num_layers=1, cell="rnn",
-                 bidirectional=False, seed=0, dtype=np.float64):
+    def __init__(self, vocab_size, embed_size, hidden_size, num_classes, num_layers=1, cell="lstm",
+                 bidirectional=False, *, seed=0, dtype=np.float64):
         self.V = check_int("vocab_size", vocab_size)
         self.C = check_int("num_classes", num_classes, minimum=2)
         self.rnn = Stack("", cell, check_int("embed_size", embed_size), check_int("hidden_size", hidden_size),
@@ -50,13 +50,11 @@ class SentenceClassifier:
         self.params.update(self.rnn.init(rng, dtype))
         self.params["W_out"], self.params["b_out"] = init_affine(rng, self.rnn.K * hidden_size, self.C, dtype)
 
-    def _check(self, x, mask):
-        dims = Dims()
-        dims.check("x", x, "N,T", dtype="int")
-        if mask is None:
+    def _check(self, x, lengths):
+        Dims().check("x", x, "N,T", dtype="int")
+        if lengths is None:
             return np.full(x.shape[0], x.shape[1])
-        dims.check("mask", mask, "N,T", dtype="bool")
-        return prefix_lengths("mask", mask)
+        return check_lengths(lengths, *x.shape)
 
     def _encode(self, x, lengths):
         p = self.params
@@ -69,24 +67,24 @@ class SentenceClassifier:
             groups.append((ell, idx, state, cache))
         return r, (emb.shape, c_emb, groups)
 
-    def scores(self, x, mask=None):
-        """Class scores (N, C) for x (N, T) ids with mask (N, T) (None: no padding)."""
-        r, _ = self._encode(x, self._check(x, mask))
+    def scores(self, x, lengths=None):
+        """Class scores (N, C) for x (N, T) ids with lengths (N,) (None: no padding)."""
+        r, _ = self._encode(x, self._check(x, lengths))
         return r @ self.params["W_out"] + self.params["b_out"]
 
-    def predict(self, x, mask=None):
+    def predict(self, x, lengths=None):
         """The most likely class of every sentence: (N,) ids in [0, C)."""
-        return self.scores(x, mask).argmax(axis=1)
+        return self.scores(x, lengths).argmax(axis=1)
 
-    def loss(self, x, y, mask=None):
+    def loss(self, x, y, lengths=None):
         """Mean softmax cross-entropy of the labels.
 
         x: (N, T) ids in [0, V)   y: (N,) labels in [0, C)
-        mask: (N, T) bool, True for the real tokens of each row, then False (padding at the
-              end; at least one real token); None when no row is padded.
+        lengths: (N,) the real tokens of each row, in [1, T] (padding comes after them);
+                 None when no row is padded.
         Returns (loss, grads), grads keyed like params.
         """
-        lengths = self._check(x, mask)
+        lengths = self._check(x, lengths)
         Dims(N=x.shape[0]).check("y", y, "N", dtype="int")
         p = self.params
         r, (emb_shape, c_emb, groups) = self._encode(x, lengths)

@@ -29,7 +29,7 @@ import numpy as np
 from seqlib.numpy.gru import gru_step_backward, gru_step_forward
 from seqlib.numpy.lstm import lstm_step_backward, lstm_step_forward
 from seqlib.cells import check_cell, num_gates
-from seqlib.numpy.cell_parts import check_activation
+from seqlib.numpy.cell_parts import check_nonlinearity
 from seqlib.numpy.rnn import rnn_step_backward, rnn_step_forward
 from seqlib.shapes import Dims
 
@@ -59,7 +59,7 @@ def _check_inputs(cell, x, h0, Wx, Wh, b, c0, **grads):
             dims.check(name, arr, "N,H")
 
 
-def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation):
+def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, nonlinearity):
     """Gradients of L = sum(dh_T * h_T) + sum(dc_T * c_T) with respect to every state.
 
     Returns dh (N, T, H) and, for the LSTM, dc (N, T, H) (None for the RNN); index T - 1
@@ -73,7 +73,7 @@ def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation):
     prev_c = np.zeros((N, H), dtype=dtype) if c0 is None else c0
     for t in range(T):
         if cell == "rnn":
-            prev_h, cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b, activation)
+            prev_h, cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b, nonlinearity)
         elif cell == "gru":
             prev_h, cache = gru_step_forward(x[:, t], prev_h, Wx, Wh, b)
         else:
@@ -97,7 +97,7 @@ def _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation):
 
 
 def hidden_gradient_norms(x, h0, Wx, Wh, b, cell="rnn", dh_T=None, dc_T=None, c0=None,
-                          state="h", activation="tanh"):
+                          state="h", nonlinearity="tanh"):
     """Norm of the gradient of a loss at the last step with respect to every earlier state.
 
     The loss is L = sum(dh_T * h_T) (+ sum(dc_T * c_T) for the LSTM): dh_T is the gradient a
@@ -105,13 +105,13 @@ def hidden_gradient_norms(x, h0, Wx, Wh, b, cell="rnn", dh_T=None, dc_T=None, c0
     for sample n (or ||dL/dc_{t+1}|| when state="c"); norms[:, T-1] = ||dh_T|| (or ||dc_T||).
 
     x: (N, T, D)  h0: (N, H)
-    cell="rnn": Wx (D, H), Wh (H, H), b (H,); activation "tanh" or "sigmoid".
+    cell="rnn": Wx (D, H), Wh (H, H), b (H,); nonlinearity "tanh", "relu" or "sigmoid".
     cell="lstm": Wx (D, 4H), Wh (H, 4H), b (4H,), gates i, f, o, g; c0 (N, H) or None for 0.
     cell="gru": Wx (D, 3H), Wh (H, 3H), b (3H,), the lecture's GRU (gates z, r, h~).
     dh_T: (N, H), default all ones.  dc_T: (N, H), LSTM only, default zeros.
     """
     _check_cell_state(cell, state)
-    check_activation(activation)
+    check_nonlinearity(nonlinearity)
     _check_inputs(cell, x, h0, Wx, Wh, b, c0, dh_T=dh_T, dc_T=dc_T)
     if dc_T is not None and cell != "lstm":
         raise ValueError(f"dc_T is given, but cell={cell!r} has no cell state")
@@ -119,11 +119,11 @@ def hidden_gradient_norms(x, h0, Wx, Wh, b, cell="rnn", dh_T=None, dc_T=None, c0
     H = h0.shape[1]
     dh_T = np.ones((N, H), dtype=h0.dtype) if dh_T is None else dh_T
     dc_T = np.zeros((N, H), dtype=h0.dtype) if dc_T is None else dc_T
-    dh, dc = _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, activation)
+    dh, dc = _state_gradients(cell, x, h0, c0, Wx, Wh, b, dh_T, dc_T, nonlinearity)
     return np.linalg.norm(dh if state == "h" else dc, axis=2)
 
 
-def hidden_jacobians(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", activation="tanh"):
+def hidden_jacobians(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", nonlinearity="tanh"):
     """The Jacobians dh_T/dh_t of the last state with respect to every state, per sample.
 
     Returns J (N, T, H, H) with J[n, t, i, j] = d h_T[n, i] / d h_{t+1}[n, j] (the lecture's
@@ -135,7 +135,7 @@ def hidden_jacobians(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", activatio
     all H rows of all N samples run as one batch of N * H sequences.
     """
     _check_cell_state(cell, state)
-    check_activation(activation)
+    check_nonlinearity(nonlinearity)
     _check_inputs(cell, x, h0, Wx, Wh, b, c0)
     N, T, D = x.shape
     H = h0.shape[1]
@@ -145,12 +145,12 @@ def hidden_jacobians(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", activatio
     eye = np.tile(np.eye(H, dtype=h0.dtype), (N, 1))
     zero = np.zeros_like(eye)
     seeds = (eye, zero) if state == "h" else (zero, eye)
-    dh, dc = _state_gradients(cell, xr, h0r, c0r, Wx, Wh, b, *seeds, activation)
+    dh, dc = _state_gradients(cell, xr, h0r, c0r, Wx, Wh, b, *seeds, nonlinearity)
     rows = dh if state == "h" else dc  # (N * H, T, H): row i of each Jacobian
     return rows.reshape(N, H, T, H).transpose(0, 2, 1, 3)
 
 
-def hidden_jacobian_norms(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", activation="tanh", ord=2):
+def hidden_jacobian_norms(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", nonlinearity="tanh", ord=2):
     """Norms of the Jacobians dh_T/dh_t: (N, T), one per sample and step.
 
     ord: 2 (the spectral norm, largest singular value: the most any direction can grow)
@@ -158,7 +158,7 @@ def hidden_jacobian_norms(x, h0, Wx, Wh, b, cell="rnn", c0=None, state="h", acti
     """
     if ord not in (2, "fro"):
         raise ValueError(f"ord is {ord!r}, expected 2 or 'fro'")
-    J = hidden_jacobians(x, h0, Wx, Wh, b, cell=cell, c0=c0, state=state, activation=activation)
+    J = hidden_jacobians(x, h0, Wx, Wh, b, cell=cell, c0=c0, state=state, nonlinearity=nonlinearity)
     return np.linalg.norm(J, ord=ord, axis=(2, 3))
 
 

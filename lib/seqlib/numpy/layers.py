@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqlib.shapes import Dims, check_grad
+from seqlib.shapes import Dims, check_grad, check_ids
 
 
 class EmbeddingCache(NamedTuple):
@@ -30,16 +30,6 @@ class AffineCache(NamedTuple):
 
     x: np.ndarray  #: (N, T, D)
     w: np.ndarray  #: (D, M)
-
-
-def check_ids(name, ids, V, letter="V"):
-    """Token ids index a table: anything outside [0, V) would wrap around (negatives) or crash.
-
-    A ValueError names the argument and the first id out of range.
-    """
-    if ids.size and (ids.min() < 0 or ids.max() >= V):
-        bad = ids[(ids < 0) | (ids >= V)].flat[0]
-        raise ValueError(f"{name} has a value {bad} outside [0, {letter}) = [0, {V})")
 
 
 def word_embedding_forward(x, W):
@@ -65,8 +55,16 @@ def word_embedding_backward(dout, cache):
     check_grad("dout", dout, x.shape + W_shape[1:], "(N, T, D)")
     dW = np.zeros(W_shape, dtype=np.result_type(W_dtype, dout))
     # A token that occurs twice must receive both gradients: dW[x] += dout would keep only
-    # one of them, np.add.at accumulates every occurrence.
-    np.add.at(dW, x, dout)
+    # one of them. np.add.at(dW, x, dout) accumulates every occurrence, but one row at a
+    # time; sorting the positions by token puts each token's rows next to each other, and
+    # np.add.reduceat sums every such run in one call.
+    ids = x.reshape(-1)
+    order = np.argsort(ids, kind="stable")  # the positions n * T + t, grouped by token
+    counts = np.bincount(ids, minlength=W_shape[0])  # occurrences of each token
+    present = np.flatnonzero(counts)
+    starts = (np.cumsum(counts) - counts)[present]  # where each present token's run begins
+    rows = dout[np.divmod(order, x.shape[1])]  # dout[n, t] in that order, (N*T, D)
+    dW[present] = np.add.reduceat(rows, starts, axis=0)  # dW[v] = Σ over x[n, t] = v of dout[n, t]
     return dW
 
 
@@ -82,8 +80,9 @@ def temporal_affine_forward(x, w, b):
     dims.check("b", b, "M")
     N, T, D = x.shape
     # One (N*T, D) @ (D, M) product instead of T small ones: the weights are shared over time.
-    out = (x.reshape(N * T, D) @ w + b).reshape(N, T, -1)
-    return out, AffineCache(x, w)
+    out = x.reshape(N * T, D) @ w
+    out += b  # in place: no second (N*T, M) array
+    return out.reshape(N, T, -1), AffineCache(x, w)
 
 
 def temporal_affine_backward(dout, cache):
@@ -121,15 +120,15 @@ def temporal_softmax_loss(x, y, mask):
     N, T, V = x.shape
     check_ids("y", y, V)
     shifted = x - x.max(axis=2, keepdims=True)
-    e = np.exp(shifted)
-    sum_e = e.sum(axis=2, keepdims=True)
     n_idx, t_idx = np.nonzero(mask)
     y_m = y[n_idx, t_idx]
-    log_p = shifted[n_idx, t_idx, y_m] - np.log(sum_e[n_idx, t_idx, 0])
+    picked = shifted[n_idx, t_idx, y_m]  # the true tokens' shifted scores, read before exp replaces them
+    e = np.exp(shifted, out=shifted)  # in place: one (N, T, V) array serves e, and then dx
+    sum_e = e.sum(axis=2, keepdims=True)
+    log_p = picked - np.log(sum_e[n_idx, t_idx, 0])
     loss = -log_p.sum() / N
     # d loss / d x = (softmax(x) - onehot(y)) / N on unmasked steps, 0 elsewhere.
     dx = e
-    dx /= sum_e
-    dx *= (mask / N)[:, :, None]
+    dx *= mask[:, :, None] / (N * sum_e)  # softmax(x) / N where mask is True, 0 elsewhere (in x's dtype)
     dx[n_idx, t_idx, y_m] -= 1.0 / N
     return float(loss), dx

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlib.numpy.layers import check_ids
 from seqlib.numpy.model_parts import (
     Stack,
     check_int,
@@ -18,20 +17,20 @@ from seqlib.numpy.model_parts import (
     lm_loss,
 )
 from seqlib import decode
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, check_ids
 
 
 class RNNLM:
     """Embedding -> stacked RNN/LSTM/GRU -> temporal affine -> softmax loss at every step.
 
-    RNNLM(vocab_size V, embed_size D, hidden_size H, num_layers L=1, cell="rnn",
+    RNNLM(vocab_size V, embed_size D, hidden_size H, num_layers L=1, cell="lstm", *,
           seed=0, dtype=np.float64)
 
     params: W_embed (V, D); per layer l: Wx_l{l} (D or H, G*H), Wh_l{l} (H, G*H), b_l{l};
     W_out (H, V), b_out (V,); G = 1 (rnn), 4 (lstm), 3 (gru).
     """
 
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="rnn", seed=0,
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *, seed=0,
                  dtype=np.float64):
         self.V = check_int("vocab_size", vocab_size)
         self.rnn = Stack("", cell, check_int("embed_size", embed_size), check_int("hidden_size", hidden_size),
@@ -73,7 +72,7 @@ class RNNLM:
             return loss, grads, self.rnn.to_public(state)
         return loss, grads
 
-    def step(self, tokens, state):
+    def step(self, tokens, state=None):
         """One step of generation, the step function of seqlib.decode.
 
         tokens: (N,) ids of the current tokens.  state: h (N, L, H) or (h, c), e.g.

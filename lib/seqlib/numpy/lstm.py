@@ -22,8 +22,13 @@ Backward, with dh the gradient reaching h_t and dc the one reaching c_t from ste
     dc_{t-1} = dc_t ⊙ f               dh_{t-1} = da_t Wh^T
 
 The step's equations (_cell, _cell_backward) are written once; lstm_step_forward and the
-loops of lstm_forward and lstm_backward call them. The forward writes in place into the
-sequence's buffers: there, each line is an equation with its ``out=``.
+loops of lstm_forward and lstm_backward call them. They work in place, one NumPy call per
+line with its ``out=``, on buffers allocated once per sequence: each line is an equation, or
+the part of one that its comment names.
+
+lstm_forward and lstm_backward keep their sequences time-major inside, (T, N, ·), so step t
+is one contiguous block (seqlib.numpy.cell_parts); h, dx and the cache's gates, c, tanh_c
+and h are (N, T, ·) views of those buffers.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from seqlib.numpy.cell_parts import gate_blocks, sigmoid, states_before, weight_grads
+from seqlib.numpy.cell_parts import gate_blocks, time_major, weight_grads_time_major
 from seqlib.shapes import Dims, check_grad
 
 
@@ -67,28 +72,57 @@ def _cell(a, prev_c, next_c, tanh_c, next_h):
 
     a: (N, 4H) the pre-activations a_t, overwritten with the gates [i, f, o, g].
     prev_c: (N, H) c_{t-1}. next_c, tanh_c, next_h: (N, H) arrays that receive c_t, tanh(c_t), h_t.
+    The sigmoid is computed through tanh, σ(a) = (1 + tanh(a/2)) / 2 (no exp to overflow),
+    so a single tanh over all 4H columns serves the four gates.
     """
     H = prev_c.shape[1]
-    sigmoid(a[:, : 3 * H], out=a[:, : 3 * H])  # i, f, o = σ(a_i), σ(a_f), σ(a_o): input, forget, output gates
-    np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])  # g = tanh(a_g): the candidate values
+    ifo = a[:, : 3 * H]  # the blocks of the three sigmoid gates: input, forget, output
+    ifo *= 0.5  # a_i/2, a_f/2, a_o/2
+    np.tanh(a, out=a)  # tanh(a_i/2), tanh(a_f/2), tanh(a_o/2) and g = tanh(a_g), the candidate values
+    ifo *= 0.5
+    ifo += 0.5  # i, f, o = σ(a_i), σ(a_f), σ(a_o) = (1 + tanh(a/2)) / 2
     i, f, o, g = gate_blocks(a, 4)
-    np.add(f * prev_c, i * g, out=next_c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    np.tanh(next_c, out=tanh_c)
+    np.multiply(i, g, out=tanh_c)  # i ⊙ g (tanh_c holds it until tanh(c_t) replaces it)
+    np.multiply(f, prev_c, out=next_c)  # f ⊙ c_{t-1}
+    next_c += tanh_c  # c_t = f ⊙ c_{t-1} + i ⊙ g
+    np.tanh(next_c, out=tanh_c)  # tanh(c_t)
     np.multiply(o, tanh_c, out=next_h)  # h_t = o ⊙ tanh(c_t)
 
 
-def _cell_backward(dh, dc, gates, prev_c, tanh_c, da=None):
-    """One step backwards. dh, dc: (N, H), all the gradient reaching h_t and c_t.
+def _scratch(N, H, dtype):
+    """Work arrays for _cell_backward, allocated once per sequence: (N, H), (N, 4H), and
+    one_g (N, 4H), which is 1 in the g block and 0 elsewhere (on every row, so that adding it
+    is one pass over contiguous memory, where a broadcast (4H,) row costs a call per row)."""
+    one_g = np.zeros((N, 4 * H), dtype=dtype)
+    one_g[:, 3 * H :] = 1
+    return np.empty((N, H), dtype=dtype), np.empty((N, 4 * H), dtype=dtype), one_g
 
-    Returns da_t (N, 4H) = [da_i, da_f, da_o, da_g] (written into da when given) and dc_{t-1} (N, H).
+
+def _cell_backward(dh, dc, gates, prev_c, tanh_c, da, scratch):
+    """One step backwards, in place. dh, dc: (N, H), all the gradient reaching h_t and c_t.
+
+    gates: (N, 4H) [i, f, o, g]; prev_c, tanh_c: (N, H) c_{t-1} and tanh(c_t).
+    Writes da_t = [da_i, da_f, da_o, da_g] into da (N, 4H) and turns dc into dc_{t-1};
+    scratch: _scratch(N, H, dtype).
     """
+    tmp, tmp4, one_g = scratch
     i, f, o, g = gate_blocks(gates, 4)
-    dc = dc + dh * o * (1 - tanh_c * tanh_c)  # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
-    da_i = dc * g * i * (1 - i)  # da_i = dc_t ⊙ g ⊙ i(1 - i)
-    da_f = dc * prev_c * f * (1 - f)  # da_f = dc_t ⊙ c_{t-1} ⊙ f(1 - f)
-    da_o = dh * tanh_c * o * (1 - o)  # da_o = dh ⊙ tanh(c_t) ⊙ o(1 - o)
-    da_g = dc * i * (1 - g * g)  # da_g = dc_t ⊙ i ⊙ (1 - g²)
-    return np.concatenate([da_i, da_f, da_o, da_g], axis=1, out=da), dc * f  # dc_{t-1} = dc_t ⊙ f
+    da_i, da_f, da_o, da_g = gate_blocks(da, 4)
+    np.multiply(tanh_c, tanh_c, out=tmp)
+    np.subtract(1, tmp, out=tmp)  # 1 - tanh²(c_t)
+    tmp *= o
+    tmp *= dh
+    dc += tmp  # dc_t = dc + dh ⊙ o ⊙ (1 - tanh²(c_t))
+    # da = [dc_t ⊙ g, dc_t ⊙ c_{t-1}, dh ⊙ tanh(c_t), dc_t ⊙ i] ⊙ [i(1 - i), f(1 - f), o(1 - o), 1 - g²]:
+    np.multiply(dc, g, out=da_i)  # dc_t ⊙ g
+    np.multiply(dc, prev_c, out=da_f)  # dc_t ⊙ c_{t-1}
+    np.multiply(dh, tanh_c, out=da_o)  # dh ⊙ tanh(c_t)
+    np.multiply(dc, i, out=da_g)  # dc_t ⊙ i
+    np.subtract(1, gates, out=tmp4)  # 1 - i, 1 - f, 1 - o, 1 - g
+    da *= tmp4
+    np.add(gates, one_g, out=tmp4)  # i, f, o, 1 + g
+    da *= tmp4  # da_i, da_f, da_o, da_g: σ' = σ(1 - σ) and tanh' = (1 + g)(1 - g), all four blocks at once
+    dc *= f  # dc_{t-1} = dc_t ⊙ f
 
 
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
@@ -121,7 +155,10 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     x, prev_h, prev_c, Wx, Wh, gates, tanh_c = cache
     check_grad("dnext_h", dnext_h, prev_h.shape, "(N, H)")
     check_grad("dnext_c", dnext_c, prev_c.shape, "(N, H)")
-    da, dprev_c = _cell_backward(dnext_h, dnext_c, gates, prev_c, tanh_c)
+    dtype = np.result_type(dnext_h, dnext_c, gates)
+    da = np.empty(gates.shape, dtype=dtype)
+    dprev_c = np.array(dnext_c, dtype=dtype)  # a copy: _cell_backward turns it into dc_{t-1}
+    _cell_backward(dnext_h, dprev_c, gates, prev_c, tanh_c, da, _scratch(*prev_c.shape, dtype))
     return da @ Wx.T, da @ Wh.T, dprev_c, x.T @ da, prev_h.T @ da, da.sum(axis=0)
 
 
@@ -133,8 +170,9 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     Returns h (N, T, H), the hidden state after every step, and the cache for lstm_backward
     (an LSTMCache; cache.c holds the cell state of every step).
 
-    The input projection x_t Wx + b is computed for all T steps in one matrix product
-    before the loop; each step then adds its single fused (N, H) @ (H, 4H) product.
+    The input projection x_t Wx is computed for all T steps in one matrix product before
+    the loop; each step then adds its single fused (N, H) @ (H, 4H) product and b.
+    h and the cache's arrays are views of time-major buffers (see the module docstring).
     """
     dims = Dims()
     dims.check("x", x, "N,T,D")
@@ -149,15 +187,21 @@ def lstm_forward(x, h0, Wx, Wh, b, c0=None):
     dtype = np.result_type(x, h0, Wx, Wh, b, *(() if c0 is None else (c0,)))
     if c0 is None:
         c0 = np.zeros((N, H), dtype=dtype)
-    # x_t Wx + b for all steps in one product; step t turns its slice into the gates.
-    gates = np.asarray(x.reshape(N * T, D) @ Wx + b, dtype=dtype).reshape(N, T, 4 * H)
-    c, tanh_c, h = (np.empty((N, T, H), dtype=dtype) for _ in range(3))
+    # Time-major buffers: gates[t] is step t's (N, 4H) block. x_t Wx for all steps in one
+    # product (x copied time-major for it); step t then turns its block into the gates.
+    gates = np.empty((T, N, 4 * H), dtype=dtype)
+    np.matmul(time_major(x).reshape(T * N, D), Wx, out=gates.reshape(T * N, 4 * H))
+    c, tanh_c, h = (np.empty((T, N, H), dtype=dtype) for _ in range(3))
+    hWh_b = np.empty((N, 4 * H), dtype=dtype)
     prev_h, prev_c = h0, c0
     for t in range(T):
-        a = gates[:, t]
-        a += prev_h @ Wh  # a_t = x_t Wx + b + h_{t-1} Wh
-        _cell(a, prev_c, c[:, t], tanh_c[:, t], h[:, t])
-        prev_h, prev_c = h[:, t], c[:, t]
+        a = gates[t]  # holds x_t Wx
+        np.matmul(prev_h, Wh, out=hWh_b)  # h_{t-1} Wh
+        hWh_b += b  # (b here, on a block that is in cache, rather than on all of gates at once)
+        a += hWh_b  # a_t = x_t Wx + h_{t-1} Wh + b
+        _cell(a, prev_c, c[t], tanh_c[t], h[t])
+        prev_h, prev_c = h[t], c[t]
+    gates, c, tanh_c, h = (buf.transpose(1, 0, 2) for buf in (gates, c, tanh_c, h))  # (N, T, ·) views
     return h, LSTMCache(x, h0, c0, Wx, Wh, gates, c, tanh_c, h)
 
 
@@ -183,15 +227,21 @@ def lstm_backward_with_cell(dh, cache, dc_last=None):
     check_grad("dh", dh, h.shape, "(N, T, H)")
     if dc_last is not None:
         check_grad("dc_last", dc_last, c0.shape, "(N, H)")
-    T = h.shape[1]
-    da = np.empty_like(gates)
+    N, T, H = h.shape
+    gates, c, tanh_c = (time_major(a) for a in (gates, c, tanh_c))  # free for lstm_forward's cache
+    dtype = np.result_type(dh, gates, Wh, *(() if dc_last is None else (dc_last,)))
+    da = np.empty((T, N, 4 * H), dtype=dtype)  # time-major, da[t] is da_t
     WhT = np.ascontiguousarray(Wh.T)
-    dprev_h = np.zeros_like(h0)  # what step t + 1 sends back to h_t: nothing past the last step
-    dprev_c = np.zeros_like(c0) if dc_last is None else dc_last
+    dh_t, scratch = np.empty((N, H), dtype=dtype), _scratch(N, H, dtype)
+    dprev_h = np.zeros((N, H), dtype=dtype)  # what step t + 1 sends back to h_t: nothing past the last step
+    dprev_c = np.zeros((N, H), dtype=dtype)  # the same for c_t, turned into dc_{t-1} by each step
+    if dc_last is not None:
+        dprev_c += dc_last
     for t in reversed(range(T)):
-        # all the gradient reaching h_t: from the layer above, and from step t + 1 through Wh
-        c_before = c[:, t - 1] if t > 0 else c0  # c_{t-1}
-        da_t, dprev_c = _cell_backward(dh[:, t] + dprev_h, dprev_c, gates[:, t], c_before, tanh_c[:, t], da=da[:, t])
-        dprev_h = da_t @ WhT  # dh_{t-1} = da_t Wh^T
-    dx, dWx, dWh, db = weight_grads(x, states_before(h0, h), da, Wx)
-    return dx, dprev_h, dprev_c, dWx, dWh, db
+        np.add(dh[:, t], dprev_h, out=dh_t)  # all the gradient reaching h_t: from above, and from t + 1 through Wh
+        c_before = c[t - 1] if t > 0 else c0  # c_{t-1}
+        _cell_backward(dh_t, dprev_c, gates[t], c_before, tanh_c[t], da[t], scratch)
+        np.matmul(da[t], WhT, out=dprev_h)  # dh_{t-1} = da_t Wh^T
+    x = np.array(x.transpose(1, 0, 2), order="C")  # (T, N, D), always a copy: it then receives dx
+    dx, dWx, dWh, db = weight_grads_time_major(x, h0, time_major(h), da, Wx, dx=x if x.dtype == da.dtype else None)
+    return dx.transpose(1, 0, 2), dprev_h, dprev_c, dWx, dWh, db

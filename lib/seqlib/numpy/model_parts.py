@@ -12,9 +12,10 @@ them in place (or replacing one) changes the model.
 The recurrent core of every model is seqlib.numpy.stacked: ``cell`` is "rnn", "lstm" or
 "gru" and ``num_layers`` stacks L of them. Recurrent states cross the public boundary
 batch-first, as seqlib.decode expects of a step function: h (N, L, H), and for the LSTM
-the pair (h, c) of two such arrays. Padding comes at the end of a sequence (masks are True
-then False); where a model needs the state after the last real token, sequences of equal
-length run together, so no state ever reads padding.
+the pair (h, c) of two such arrays. Padding comes at the end of a sequence, and a source's
+real length is given as ``lengths`` (N,), as in seqlib.torch; where a model needs the state
+after the last real token, sequences of equal length run together, so no state ever reads
+padding.
 """
 
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import numpy as np
 
 from seqlib.numpy.layers import (
-    check_ids,
     temporal_affine_backward,
     temporal_affine_forward,
     temporal_softmax_loss,
@@ -32,7 +32,7 @@ from seqlib.numpy.layers import (
 )
 from seqlib.numpy.stacked import init_stacked_params, stacked_backward, stacked_forward
 from seqlib.cells import check_cell
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, check_ids
 
 
 class Stack:
@@ -134,18 +134,6 @@ def check_int(name, value, minimum=1):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} is {value!r}, expected an integer >= {minimum}")
     return int(value)
-
-
-def prefix_lengths(name, mask):
-    """Lengths of prefix masks (N, T): each row True for its first steps, then False."""
-    lengths = mask.sum(axis=1)
-    prefix = np.arange(mask.shape[1]) < lengths[:, None]
-    bad = np.flatnonzero((prefix != mask).any(axis=1) | (lengths == 0))
-    if bad.size:
-        n = int(bad[0])
-        raise ValueError(f"{name} row {n} is {mask[n].astype(int).tolist()}: expected at least one True "
-                         f"step, then only False (padding at the end)")
-    return lengths
 
 
 def length_groups(lengths):

@@ -15,12 +15,12 @@ from seqlib.numpy.model_parts import (
     init_rng,
     length_groups,
     lm_loss,
-    prefix_lengths,
 )
 from seqlib.numpy.layers import (
     word_embedding_backward,
     word_embedding_forward,
 )
+from seqlib.numpy.stacked import check_lengths
 from seqlib.shapes import Dims
 
 
@@ -37,7 +37,7 @@ class Seq2Seq:
     """Encoder-decoder: the encoder's final state is the decoder's initial state.
 
     Seq2Seq(src_vocab_size, tgt_vocab_size V, embed_size D, hidden_size H, num_layers L=1,
-            cell="rnn", bos=1, eos=2, seed=0, dtype=np.float64)
+            cell="lstm", *, bos=1, eos=2, seed=0, dtype=np.float64)
 
     Encoder and decoder are stacks of the same cell and size, so layer l of the decoder starts
     from layer l of the encoder after the last real source token. Training uses teacher
@@ -48,7 +48,7 @@ class Seq2Seq:
     """
 
     def __init__(self, src_vocab_size, tgt_vocab_size, embed_size, hidden_size, num_layers=1,
-                 cell="rnn", bos=1, eos=2, seed=0, dtype=np.float64):
+                 cell="lstm", *, bos=1, eos=2, seed=0, dtype=np.float64):
         self.U = check_int("src_vocab_size", src_vocab_size)
         self.V = check_int("tgt_vocab_size", tgt_vocab_size)
         D, H, L = (check_int("embed_size", embed_size), check_int("hidden_size", hidden_size),
@@ -67,10 +67,12 @@ class Seq2Seq:
         self.params.update(self.decoder.init(rng, dtype))
         self.params["W_out"], self.params["b_out"] = init_affine(rng, H, self.V, dtype)
 
-    def _encode(self, src, src_mask, dims):
+    def _encode(self, src, src_lengths, dims):
         dims.check("src", src, "N,S", dtype="int")
-        dims.check("src_mask", src_mask, "N,S", dtype="bool")
-        lengths = prefix_lengths("src_mask", src_mask)
+        if src_lengths is None:
+            lengths = np.full(dims["N"], dims["S"])
+        else:
+            lengths = check_lengths(src_lengths, dims["N"], dims["S"], "src_lengths")
         p = self.params
         emb, c_emb = word_embedding_forward(src, p["src_W_embed"])
         state = self.encoder.zero_state(src.shape[0], emb.dtype)
@@ -82,20 +84,20 @@ class Seq2Seq:
             groups.append((ell, idx, cache))
         return state, (emb.shape, c_emb, groups)
 
-    def encode(self, src, src_mask):
+    def encode(self, src, src_lengths=None):
         """The decoder's initial state for a batch of sources.
 
-        src: (N, S) source ids in [0, U), S source steps.  src_mask: (N, S) bool, True for the
-        real tokens of each row, then False.
+        src: (N, S) source ids in [0, U), S source steps.  src_lengths: (N,) the real tokens
+        of each row, in [1, S] (padding comes after them); None when no row is padded.
         Returns the state h (N, L, H), or (h, c) for the LSTM, to pass to step.
         """
-        state, _ = self._encode(src, src_mask, Dims())
+        state, _ = self._encode(src, src_lengths, Dims())
         return self.encoder.to_public(state)
 
-    def loss(self, src, src_mask, tgt_in, tgt_out, tgt_mask):
+    def loss(self, src, src_lengths, tgt_in, tgt_out, tgt_mask):
         """Teacher-forced cross-entropy of the target, summed over time, averaged over N.
 
-        src: (N, S) ids in [0, U)     src_mask: (N, S) bool, real tokens then padding
+        src: (N, S) ids in [0, U)     src_lengths: (N,) in [1, S], or None (no padding)
         tgt_in: (N, T) decoder inputs, shift_right(tgt_out, bos)
         tgt_out: (N, T) targets in [0, V)    tgt_mask: (N, T) bool, False on target padding
         Returns (loss, grads), grads keyed like params.
@@ -105,7 +107,7 @@ class Seq2Seq:
         dims.check("tgt_in", tgt_in, "N,T", dtype="int")
         dims.check("tgt_out", tgt_out, "N,T", dtype="int")
         dims.check("tgt_mask", tgt_mask, "N,T", dtype="bool")
-        state0, (src_shape, c_src, groups) = self._encode(src, src_mask, dims)
+        state0, (src_shape, c_src, groups) = self._encode(src, src_lengths, dims)
         p = self.params
         # The decoder is a language model of the target, started from the encoder's state.
         loss, grads, dstate0, _ = lm_loss(self.decoder, p, "tgt_W_embed", tgt_in, tgt_out, tgt_mask, state0)

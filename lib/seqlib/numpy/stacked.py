@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from seqlib.cells import check_cell, num_gates
-from seqlib.numpy.cell_parts import check_activation
+from seqlib.numpy.cell_parts import check_nonlinearity
 from seqlib.numpy.gru import RESETS, gru_backward, gru_forward
 from seqlib.numpy.lstm import lstm_backward_with_cell, lstm_forward
 from seqlib.numpy.rnn import rnn_backward, rnn_forward
@@ -81,8 +81,22 @@ def _check_config(cell, bidirectional, reset):
         raise ValueError(f"reset is {reset!r}, expected one of {RESETS}")
 
 
+def check_lengths(lengths, N: int, T: int, name: str = "lengths", letter: str = "T") -> np.ndarray:
+    """lengths: (N,) integers in [1, T], each row's real steps (padding comes after them);
+    a list or tuple is accepted. Returns an int64 array. The mirror of
+    seqlib.torch.stacked.check_lengths."""
+    if isinstance(lengths, (list, tuple)):
+        lengths = np.asarray(lengths, dtype=np.int64)
+    if not isinstance(lengths, np.ndarray):
+        raise TypeError(f"{name} must be an array or a list of ints, got {type(lengths).__name__}")
+    Dims(N=N).check(name, lengths, "N", dtype="int")
+    if N and (lengths.min() < 1 or lengths.max() > T):
+        raise ValueError(f"{name} must lie in [1, {letter}] = [1, {T}], got values from {lengths.min()} to {lengths.max()}")
+    return lengths.astype(np.int64)
+
+
 def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
-                    activation="tanh", reset="before"):
+                    nonlinearity="tanh", reset="before"):
     """A stack of L recurrent layers, each one- or two-directional, over a whole sequence.
 
     x: (N, T, D)
@@ -90,12 +104,12 @@ def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
         bidirectional else 1.
     params: see the module docstring. cell: "rnn", "lstm" or "gru".
     c0: (L*K, N, H) initial cell states (cell="lstm" only), or None for zeros.
-    activation: the RNN's nonlinearity ("tanh" or "sigmoid"). reset: the GRU variant.
+    nonlinearity: the RNN's nonlinearity ("tanh", "relu" or "sigmoid"). reset: the GRU variant.
     Returns h (N, T, K*H), the top layer's outputs; the final states, h_n (L*K, N, H), or
     (h_n, c_n) for an LSTM, as torch.nn returns them; and the cache for stacked_backward.
     """
     _check_config(cell, bidirectional, reset)
-    check_activation(activation)
+    check_nonlinearity(nonlinearity)
     K, G = 2 if bidirectional else 1, num_gates(cell)
     if not isinstance(params, (list, tuple)) or len(params) == 0:
         raise ValueError("params must be a non-empty list over layers (see seqlib.numpy.stacked)")
@@ -123,10 +137,10 @@ def stacked_forward(x, h0, params, cell="lstm", bidirectional=False, c0=None,
         if cell != "lstm":
             raise ValueError(f"c0 is only for cell='lstm', got cell={cell!r}")
         dims.check("c0", c0, state_spec)
-    return _stacked_forward(x, h0, c0, params, cell, K, activation, reset)
+    return _stacked_forward(x, h0, c0, params, cell, K, nonlinearity, reset)
 
 
-def _stacked_forward(x, h0, c0, params, cell, K, activation, reset):
+def _stacked_forward(x, h0, c0, params, cell, K, nonlinearity, reset):
     N, T, _ = x.shape
     H = params[0][0]["Wh"].shape[0]
     L = len(params)
@@ -145,7 +159,7 @@ def _stacked_forward(x, h0, c0, params, cell, K, activation, reset):
             # The backward direction is the same cell reading the sequence reversed in time.
             xin = inp if d == 0 else inp[:, ::-1]
             if cell == "rnn":
-                h, cache = rnn_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], activation)
+                h, cache = rnn_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], nonlinearity)
             elif cell == "lstm":
                 c_init = zeros if c0 is None else c0[row]
                 h, cache = lstm_forward(xin, h_init, p["Wx"], p["Wh"], p["b"], c0=c_init)

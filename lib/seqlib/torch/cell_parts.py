@@ -55,12 +55,12 @@ def project_inputs(x, w_ih, bias=None):
     return xw
 
 
-def states_before(h0, h):
+def previous_states(h0, h):
     """h_{t-1} for every step t, time-major: h0 (N, H) then h[:-1], as one (T, N, H) tensor."""
     return torch.cat([h0[None], h[:-1]])
 
 
-def weight_grads(needs, x, w_ih, h_prev, da_x, da_h):
+def projection_grads(needs, x, w_ih, h_prev, da_x, da_h):
     """Gradients of everything outside the recurrence, once for all steps (as in seqlib.numpy).
 
     needs: ctx.needs_input_grad for (x, h0..., w_ih, w_hh, b_ih, b_hh); only the flags of x,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from seqlib.torch.model_parts import ConfiguredModel, check_config, check_tokens, make_rnn
+from seqlib.torch.model_parts import ConfiguredModel, check_config, check_token_tensor, make_rnn
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,14 @@ class SentenceClassifier(ConfiguredModel, nn.Module):
     """forward(tokens (N, T), lengths=None) -> logits (N, C); built from a ClassifierConfig.
 
     SentenceClassifier(vocab_size, embed_size, hidden_size, num_classes, num_layers=1,
-                       cell="lstm", bidirectional=False, dropout=0.0, impl="loop"),
+                       cell="lstm", bidirectional=False, *, dropout=0.0, impl="loop"),
     or SentenceClassifier.from_config(ClassifierConfig(...)).
     """
 
     config_class = ClassifierConfig
 
     def __init__(self, vocab_size, embed_size, hidden_size, num_classes, num_layers=1, cell="lstm",
-                 bidirectional=False, dropout=0.0, impl="loop"):
+                 bidirectional=False, *, dropout=0.0, impl="loop"):
         super().__init__()
         self.config = cfg = ClassifierConfig(vocab_size, embed_size, hidden_size, num_classes, num_layers, cell,
                                              bidirectional, dropout, impl)
@@ -59,7 +59,7 @@ class SentenceClassifier(ConfiguredModel, nn.Module):
 
     def forward(self, tokens, lengths=None):
         """tokens: (N, T) ids in [0, V); lengths: (N,) or None. Returns logits (N, C)."""
-        check_tokens("tokens", tokens, "N,T", self.vocab_size)
+        check_token_tensor("tokens", tokens, "N,T", self.vocab_size)
         _, h_n = self.rnn(self.drop(self.embed(tokens)), lengths=lengths)
         if isinstance(h_n, tuple):
             h_n = h_n[0]  # an LSTM's c_n is its memory, h_n what it shows

@@ -12,7 +12,7 @@ One step, batch-first, with torch.nn's weights (blocks r, z, n of H rows each):
 The reset gate multiplies h_{t-1} w_hn^T + b_hn, bias included, so b_hn cannot be folded
 into the hoisted input projection the way the other biases are.
 
-``gru_step`` (autograd) is what GRUCell runs and the chapter shows; ``gru_forward`` runs a
+``gru_step`` (autograd) is what GRUCell runs and the chapter shows; ``gru_layer`` runs a
 whole layer as a torch.autograd.Function with a hand-written backward.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqlib.torch.cell_parts import check_layer_args, project_inputs, states_before, weight_grads
+from seqlib.torch.cell_parts import check_layer_args, project_inputs, previous_states, projection_grads
 from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
@@ -50,7 +50,7 @@ def gru_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None):
     return _cell(xw, hw, prev_h)
 
 
-def gru_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+def gru_layer_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     """gru_step over a whole sequence, backward by autograd: the readable reference.
 
     x: (N, T, D)  h0: (N, H)  w_ih: (3H, D)  w_hh: (3H, H)  b_ih, b_hh: (3H,) or None
@@ -69,7 +69,7 @@ def gru_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 class GRUFunction(torch.autograd.Function):
-    """gru_forward with a hand-written backward, time-major inside."""
+    """gru_layer with a hand-written backward, time-major inside."""
 
     @staticmethod
     @float32_forward
@@ -107,7 +107,7 @@ class GRUFunction(torch.autograd.Function):
             return (None,) * 6
         T, N, H = h.shape
         r, z = rz.chunk(2, dim=2)
-        h_prev = states_before(h0, h)
+        h_prev = previous_states(h0, h)
         hn = hw[:, :, 2 * H:]  # h_{t-1} w_hn^T + b_hn
         # The local derivatives of every step at once (σ' = σ(1 - σ), tanh' = 1 - tanh²):
         dh_dan = (1 - z) * (1 - n * n)  # ∂h_t/∂a_n
@@ -128,15 +128,15 @@ class GRUFunction(torch.autograd.Function):
             dh_t = torch.addcmul(above, dh_t, z[t]).addmm_(dhw[t], w_hh)
         da_x = torch.cat([dhw[:, :, :2 * H], da_n], dim=2)  # loss gradient of x_t w_ih^T + b_ih
         needs = ctx.needs_input_grad
-        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, h_prev, da_x, dhw)
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(needs, x, w_ih, h_prev, da_x, dhw)
         return dx, dh_t if needs[1] else None, dw_ih, dw_hh, db_ih, db_hh
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     """A GRU layer over a sequence, with a hand-written backward.
 
     x: (N, T, D)  h0: (N, H)  w_ih: (3H, D)  w_hh: (3H, H)  b_ih, b_hh: (3H,) or None
-    Returns h (N, T, H). Same numbers as gru_forward_autograd.
+    Returns h (N, T, H). Same numbers as gru_layer_autograd.
     """
     check_layer_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 3)
     return GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh)

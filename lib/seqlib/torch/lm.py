@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqlib.torch.model_parts import ConfiguredModel, check_config, check_tokens, make_rnn, transpose_state
+from seqlib.torch.model_parts import ConfiguredModel, check_config, check_token_tensor, make_rnn, transpose_state
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class LMConfig:
 class RNNLM(ConfiguredModel, nn.Module):
     """Language model over token ids, built from an LMConfig.
 
-    RNNLM(vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", dropout=0.0,
+    RNNLM(vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *, dropout=0.0,
           tie_weights=False, impl="loop"), or RNNLM.from_config(LMConfig(...)).
     forward(tokens (N, T), state=None, lengths=None) -> logits (N, T, V), state
     state: the recurrent state (L, N, H) (LSTM: a pair), to carry across batches (truncated
@@ -55,7 +55,7 @@ class RNNLM(ConfiguredModel, nn.Module):
 
     config_class = LMConfig
 
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", dropout=0.0,
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers=1, cell="lstm", *, dropout=0.0,
                  tie_weights=False, impl="loop"):
         super().__init__()
         self.config = cfg = LMConfig(vocab_size, embed_size, hidden_size, num_layers, cell, dropout,
@@ -71,7 +71,10 @@ class RNNLM(ConfiguredModel, nn.Module):
 
     def forward(self, tokens, state=None, lengths=None):
         """tokens: (N, T) ids in [0, V). Returns logits (N, T, V) and the final state."""
-        check_tokens("tokens", tokens, "N,T", self.vocab_size)
+        check_token_tensor("tokens", tokens, "N,T", self.vocab_size)
+        return self._run(tokens, state, lengths)
+
+    def _run(self, tokens, state=None, lengths=None):
         h, state = self.rnn(self.drop(self.embed(tokens)), state, lengths=lengths)
         return self.out(self.drop(h)), state
 
@@ -83,6 +86,6 @@ class RNNLM(ConfiguredModel, nn.Module):
         state, batch-first, like seqlib.numpy.lm.RNNLM.step.
         """
         tokens = torch.as_tensor(tokens, device=self.embed.weight.device)
-        check_tokens("tokens", tokens, "N", self.vocab_size)
-        logits, state = self(tokens[:, None], None if state is None else transpose_state(state))
+        check_token_tensor("tokens", tokens, "N", self.vocab_size)
+        logits, state = self._run(tokens[:, None], None if state is None else transpose_state(state))
         return torch.log_softmax(logits[:, 0], dim=-1), transpose_state(state)

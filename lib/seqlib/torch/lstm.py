@@ -13,7 +13,7 @@ torch.nn stacks the four blocks of a_t in the order i, f, g, o; the lecture and
 seqlib.numpy use i, f, o, g. The equations are the same; only the rows of the weights are
 arranged differently, and seqlib.numpy.convert translates between the two layouts.
 
-``lstm_step`` (autograd) is what LSTMCell runs and the chapter shows; ``lstm_forward`` runs
+``lstm_step`` (autograd) is what LSTMCell runs and the chapter shows; ``lstm_layer`` runs
 a whole layer as a torch.autograd.Function whose backward is written by hand, as in
 seqlib.numpy.lstm.lstm_backward: all gate gradients in one reverse loop, then the weight
 gradients in one matrix product each.
@@ -38,7 +38,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from seqlib.torch import graphs
-from seqlib.torch.cell_parts import check_layer_args, project_inputs, summed_bias, weight_grads
+from seqlib.torch.cell_parts import check_layer_args, project_inputs, summed_bias, projection_grads
 from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
@@ -64,7 +64,7 @@ def lstm_step(x, prev_h, prev_c, w_ih, w_hh, b_ih=None, b_hh=None):
     return _cell(a, prev_c)
 
 
-def lstm_forward_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+def lstm_layer_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """lstm_step over a whole sequence, backward by autograd: the readable reference.
 
     x: (N, T, D)  h0, c0: (N, H)  w_ih: (4H, D)  w_hh: (4H, H)  b_ih, b_hh: (4H,) or None
@@ -83,7 +83,7 @@ def lstm_forward_autograd(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 def _steps(xw, h0, c0, w_hh):
-    """The recurrence of lstm_forward, after the input projection.
+    """The recurrence of lstm_layer, after the input projection.
 
     xw: (T, N, 4H) holding x_t w_ih^T + b with the g block doubled (see LSTMFunction.forward);
         overwritten with the pre-activations. w_hh: (4H, H), its g rows doubled likewise.
@@ -134,7 +134,7 @@ def _steps_backward(dc_da, dh_dao, dh_dc, f, dh, dc, w_hh):
 
 
 class LSTMFunction(torch.autograd.Function):
-    """lstm_forward with a hand-written backward (seqlib.numpy.lstm.lstm_backward's), time-major inside."""
+    """lstm_layer with a hand-written backward (seqlib.numpy.lstm.lstm_backward's), time-major inside."""
 
     @staticmethod
     @float32_forward
@@ -148,7 +148,7 @@ class LSTMFunction(torch.autograd.Function):
         scale[2 * H:3 * H] = 2
         bias = summed_bias(b_ih, b_hh)
         xw = project_inputs(x, w_ih * scale, None if bias is None else bias * scale[:, 0])  # (T, N, 4H)
-        gates, c, tanh_c, h = graphs.run("lstm_forward", _steps, xw, h0, c0, w_hh * scale)
+        gates, c, tanh_c, h = graphs.run("lstm_layer", _steps, xw, h0, c0, w_hh * scale)
         ctx.save_for_backward(x, w_ih, w_hh, gates, c, tanh_c, h)
         return h[1:].transpose(0, 1), c[1:].transpose(0, 1)
 
@@ -170,15 +170,15 @@ class LSTMFunction(torch.autograd.Function):
         dc = None if dc is None else dc.transpose(0, 1)
         da, dh0, dc0 = graphs.run("lstm_backward", _steps_backward, dc_da, dh_dao, dh_dc, f, dh, dc, w_hh)
         needs = ctx.needs_input_grad
-        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, h[:-1], da, da)
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(needs, x, w_ih, h[:-1], da, da)
         return dx, dh0 if needs[1] else None, dc0 if needs[2] else None, dw_ih, dw_hh, db_ih, db_hh
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     """An LSTM layer over a sequence, with a hand-written backward.
 
     x: (N, T, D)  h0, c0: (N, H)  w_ih: (4H, D)  w_hh: (4H, H)  b_ih, b_hh: (4H,) or None
-    Returns h (N, T, H) and c (N, T, H). Same numbers as lstm_forward_autograd.
+    Returns h (N, T, H) and c (N, T, H). Same numbers as lstm_layer_autograd.
     """
     check_layer_args(x, {"h0": h0, "c0": c0}, w_ih, w_hh, b_ih, b_hh, 4)
     return LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh)

@@ -13,7 +13,7 @@ import numbers
 import torch
 
 from seqlib.cells import check_cell
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, check_ids
 from seqlib.torch.gru import GRU
 from seqlib.torch.lstm import LSTM
 from seqlib.torch.rnn import RNN
@@ -90,12 +90,12 @@ def transpose_state(state):
     return state.transpose(0, 1).contiguous()
 
 
-def check_tokens(name: str, tokens, spec: str, vocab_size: int, dims: Dims | None = None) -> torch.Tensor:
-    """tokens: an integer tensor of shape spec with ids in [0, vocab_size)."""
+def check_token_tensor(name: str, tokens, spec: str, V: int, dims: Dims | None = None) -> torch.Tensor:
+    """tokens: a torch.Tensor of integer ids of shape spec; the ids' range is checked by
+    seqlib.shapes.check_ids, the one check of both engines (in CPU memory only: no device
+    synchronisation in a forward pass)."""
     if not isinstance(tokens, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(tokens).__name__}")
     (dims or Dims()).check(name, tokens, spec, dtype="int")
-    lo, hi = int(tokens.min()), int(tokens.max())
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"{name} holds ids from {lo} to {hi}, expected ids in [0, V) = [0, {vocab_size})")
+    check_ids(name, tokens, V)
     return tokens

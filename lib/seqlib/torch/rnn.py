@@ -1,7 +1,7 @@
 """The vanilla (Elman) RNN as torch modules: the equations of seqlib.numpy.rnn, in torch.
 
 Chapter: "Sequences and the vanilla RNN" (book/01_vanilla_rnn.md); the hand-written backward
-of ``rnn_forward`` is derived in "Backpropagation through time".
+of ``rnn_layer`` is derived in "Backpropagation through time".
 
 torch.nn stores weights the other way round from seqlib.numpy (output rows, so they
 multiply on the left): weight_ih (H, D) = Wx.T, weight_hh (H, H) = Wh.T, and two biases
@@ -13,8 +13,8 @@ whose sum is b. With those names the recurrence of seqlib.numpy.rnn reads
 Three ways to run it, all giving the same numbers:
 
 - ``rnn_step``: one step, autograd does the backward (RNNCell, and what the chapter shows);
-- ``rnn_forward_autograd``: ``rnn_step`` in a loop over time, input projection hoisted;
-- ``rnn_forward``: the same loop as a torch.autograd.Function whose backward is
+- ``rnn_layer_autograd``: ``rnn_step`` in a loop over time, input projection hoisted;
+- ``rnn_layer``: the same loop as a torch.autograd.Function whose backward is
   seqlib.numpy.rnn.rnn_backward (BPTT by hand). Autograd records one node per layer instead
   of several per step, which is what makes the loop fast enough to train with.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from seqlib.torch.cell_parts import check_layer_args, project_inputs, states_before, summed_bias, weight_grads
+from seqlib.torch.cell_parts import check_layer_args, project_inputs, previous_states, summed_bias, projection_grads
 from seqlib.torch.precision import float32_backward, float32_forward
 from seqlib.torch.stacked import CellMixin, StackedMixin, check_impl, last_step
 
@@ -59,7 +59,7 @@ def rnn_step(x, prev_h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     return _activate(a, nonlinearity)  # h_t = tanh(a_t)
 
 
-def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+def rnn_layer_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """rnn_step over a whole sequence, backward by autograd: the readable reference.
 
     x: (N, T, D)  h0: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
@@ -78,7 +78,7 @@ def rnn_forward_autograd(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="
 
 
 class RNNFunction(torch.autograd.Function):
-    """rnn_forward with the backward of seqlib.numpy.rnn.rnn_backward (time-major inside)."""
+    """rnn_layer with the backward of seqlib.numpy.rnn.rnn_backward (time-major inside)."""
 
     @staticmethod
     @float32_forward
@@ -113,15 +113,15 @@ class RNNFunction(torch.autograd.Function):
                 dh_t = torch.addmm(dh[t - 1], da[t], w_hh)  # dh_{t-1} = dh_{t-1} from above + da_t w_hh
         needs = ctx.needs_input_grad[:6]
         dh0 = da[0] @ w_hh if needs[1] else None
-        dx, dw_ih, dw_hh, db_ih, db_hh = weight_grads(needs, x, w_ih, states_before(h0, h), da, da)
+        dx, dw_ih, dw_hh, db_ih, db_hh = projection_grads(needs, x, w_ih, previous_states(h0, h), da, da)
         return dx, dh0, dw_ih, dw_hh, db_ih, db_hh, None
 
 
-def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """A vanilla RNN over a sequence, with a hand-written backward (BPTT).
 
     x: (N, T, D)  h0: (N, H)  w_ih: (H, D)  w_hh: (H, H)  b_ih, b_hh: (H,) or None
-    Returns h (N, T, H). Same numbers as rnn_forward_autograd; not twice differentiable.
+    Returns h (N, T, H). Same numbers as rnn_layer_autograd; not twice differentiable.
     """
     _check_nonlinearity(nonlinearity)
     check_layer_args(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 1)

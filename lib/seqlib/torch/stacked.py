@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqlib.shapes import Dims
+from seqlib.shapes import Dims, values_on_host
 from seqlib.torch.precision import fused_runs_in_float32, match_parameters
 
 IMPLS = ("loop", "fused")
@@ -56,16 +56,22 @@ def check_tensor(name, value, spec, dims, like):
     return value
 
 
-def check_lengths(lengths, N: int, T: int) -> torch.Tensor:
-    """lengths: (N,) integers in [1, T]; a list or tuple is accepted. Returns an int64 tensor."""
+def check_lengths(lengths, N: int, T: int, name: str = "lengths", letter: str = "T") -> torch.Tensor:
+    """lengths: (N,) integers in [1, T]; a list or tuple is accepted. Returns an int64 tensor.
+
+    The range is read only in CPU memory (seqlib.shapes.values_on_host): no device
+    synchronisation in a forward pass.
+    """
     if isinstance(lengths, (list, tuple)):
         lengths = torch.tensor(lengths, dtype=torch.int64)
     if not isinstance(lengths, torch.Tensor):
-        raise TypeError(f"lengths must be a tensor or a list of ints, got {type(lengths).__name__}")
-    Dims(N=N).check("lengths", lengths, "N", dtype="int")
+        raise TypeError(f"{name} must be a tensor or a list of ints, got {type(lengths).__name__}")
+    Dims(N=N).check(name, lengths, "N", dtype="int")
+    if not values_on_host(lengths) or N == 0:
+        return lengths.to(torch.int64)
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo < 1 or hi > T:
-        raise ValueError(f"lengths must lie in [1, T] = [1, {T}], got values from {lo} to {hi}")
+        raise ValueError(f"{name} must lie in [1, {letter}] = [1, {T}], got values from {lo} to {hi}")
     return lengths.to(torch.int64)
 
 
