@@ -204,6 +204,9 @@ def test_lstm_chapter_agrees_with_torch_and_counts_parameters(html):
     loss = {c: float(v) for c, v in re.findall(r"^(rnn|gru|lstm) +[\d,]+ parameters, validation loss after "
                                                 r"600 steps (\d\.\d+)", chapter, re.M)}
     assert set(loss) == {"rnn", "gru", "lstm"} and max(loss["gru"], loss["lstm"]) < loss["rnn"], loss
+    # "What to use in practice": the GRU's "three quarters of the LSTM's weights", counted on the page
+    lstm, gru, ratio = re.search(r"LSTM ([\d,]+) weights, GRU ([\d,]+), ratio (\d\.\d\d)", chapter).groups()
+    assert int(gru.replace(",", "")) * 4 == int(lstm.replace(",", "")) * 3 and ratio == "0.75", (lstm, gru, ratio)
 
 
 def test_note_on_the_slides_a_cell_without_forget_gate_grows(html):
