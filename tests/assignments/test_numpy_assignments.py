@@ -25,6 +25,12 @@ CLASSIC_BUGS = {
         "def softmax_with_temperature(scores, temperature):\n    e = np.exp(np.asarray(scores) / temperature)\n"
         "    return e / e.sum(axis=-1, keepdims=True)",
         {"test_softmax_with_temperature_reference"}),
+    "a softmax over the whole batch instead of each row": (
+        "lm_numpy", "softmax_with_temperature",
+        "def softmax_with_temperature(scores, temperature):\n    s = np.asarray(scores, dtype=float) / temperature\n"
+        "    e = np.exp(s - s.max())\n    return e / e.sum()",
+        # caught by the visible test's batch of two rows, before submission
+        {"test_softmax_with_temperature_by_hand", "test_softmax_with_temperature_reference"}),
     "the loss averaged over all steps instead of summed over time": (
         "lm_numpy", "temporal_softmax_loss",
         "def temporal_softmax_loss(x, y, mask):\n    N, T, V = x.shape\n"
