@@ -365,7 +365,7 @@ def test_attention_chapter_verifies_the_bench_checkpoints_and_attention_wins(htm
     for name, key in (("without", "help-bpe"), ("with", "help-attention")):
         steps, kept, page_bleu, page_chrf, bench_bleu, bench_chrf = rows[name]
         assert (bench_bleu, bench_chrf) == (results[key]["bleu"], results[key]["chrf"]), (name, rows[name])
-        # the benchmark scored the same float16 files: "the benchmark's, to the last digit"
+        # the benchmark scored the same int8 files: "the benchmark's, to the last digit"
         assert (page_bleu, page_chrf) == (bench_bleu, bench_chrf), (name, rows[name])
         assert (steps, kept) == (results[key]["steps"], results[key]["best_step"]), (name, rows[name])
         attention = "bilinear" if key == "help-attention" else None  # "the only difference"

@@ -83,8 +83,8 @@ def test_a_format_1_checkpoint_that_does_not_fit_says_what_to_do(tmp_path):
 
 
 def test_a_checkpoint_from_a_newer_format_is_refused_with_the_formats_read(tmp_path):
-    torch.save({"format": 3, "model": "RNNLM", "config": {}}, tmp_path / "new.pt")
-    with pytest.raises(ValueError, match=r"format 3; this seqlib reads formats \(1, 2\)"):
+    torch.save({"format": 4, "model": "RNNLM", "config": {}}, tmp_path / "new.pt")
+    with pytest.raises(ValueError, match=r"format 4; this seqlib reads formats \(1, 2, 3\)"):
         st.load(tmp_path / "new.pt")
 
 
@@ -118,3 +118,26 @@ def test_foreign_files_are_refused(tmp_path):
 
 class Unsafe:
     """Any class at all: weights_only loading must refuse to construct it."""
+
+
+def test_int8_checkpoints_store_a_quarter_and_load_as_float32(tmp_path):
+    torch.manual_seed(0)
+    model = st.Seq2Seq(50, 60, 16, 32, cell="lstm", attention="bilinear").eval()
+    st.save(tmp_path / "full.pt", model)
+    st.save(tmp_path / "int8.pt", model, int8=True, note="shipped")
+    raw = torch.load(tmp_path / "int8.pt", weights_only=True)
+    assert raw["format"] == 3 and raw["state_dict"]["out.weight"].dtype == torch.int8
+    assert raw["state_dict"]["out.bias"].dtype == torch.float32, "vectors are kept as they are"
+    assert (tmp_path / "int8.pt").stat().st_size < 0.4 * (tmp_path / "full.pt").stat().st_size
+    loaded, ckpt = st.load_model(tmp_path / "int8.pt")
+    assert ckpt["extra"] == {"note": "shipped"} and "int8_scales" not in ckpt
+    for name, w in model.state_dict().items():
+        got = loaded.state_dict()[name]
+        assert got.dtype == torch.float32, name
+        row_max = w.abs().reshape(w.shape[0], -1).amax(1) if w.dim() >= 2 else w.abs().max()
+        # symmetric rounding: within half a step (row max / 127 / 2) of the original, every entry
+        err = (got - w).abs().reshape(w.shape[0], -1).amax(1) if w.dim() >= 2 else (got - w).abs().max()
+        assert (err <= row_max / 254 + 1e-7).all(), name
+    src, tgt = torch.randint(0, 50, (2, 5)), torch.randint(0, 60, (2, 4))
+    assert (loaded(src, tgt) - model(src, tgt)).abs().max() < 0.05
+

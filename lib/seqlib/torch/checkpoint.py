@@ -9,6 +9,11 @@ vocabulary must be plain data (a list of tokens or a dict token -> id), not an o
     {"format": 2, "model": "RNNLM", "config": asdict(LMConfig(...)), "state_dict": {...},
      "vocab": [...], "extra": {...}}
 
+``save(..., int8=True)`` stores every weight matrix as int8 with one float32 scale per row
+(symmetric: w ≈ q * scale, |q| <= 127), about a quarter of float32's size, in format 3; ``load``
+turns them back into float32, so the rest of the code never sees the difference. It is for
+shipping a trained model (chapter 7's copies in bench/checkpoints), not for training on.
+
 Format 1 (before the config dataclasses) stored the constructor's keyword arguments as
 "config": the same names as the fields of today's configs, so such checkpoints still load.
 One whose config does not fit (a field that no longer exists, one that is missing) fails
@@ -22,7 +27,8 @@ import dataclasses
 import torch
 
 FORMAT = 2
-READS = (1, 2)  #: the formats load() accepts
+INT8_FORMAT = 3  #: format 2 with int8 weight matrices and their row scales ("int8_scales")
+READS = (1, 2, 3)  #: the formats load() accepts
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -64,12 +70,39 @@ def plain_config(config) -> dict:
     raise TypeError(f"config is a {type(config).__name__}; expected a config dataclass or a dict")
 
 
-def save(path, model: torch.nn.Module, vocab=None, config=None, **extra) -> None:
+def quantize_int8(state_dict: dict) -> tuple[dict, dict]:
+    """Every floating matrix (2 or more dimensions) of state_dict as int8 q with float32 row
+    scales s, w ≈ q * s[:, None, ...], s = max |w| of the row / 127; vectors stay as they are.
+    Returns (the new state dict, {name: s}). dequantize_int8 undoes it, to within s / 2."""
+    state, scales = {}, {}
+    for name, w in state_dict.items():
+        if not (w.is_floating_point() and w.dim() >= 2):
+            state[name] = w
+            continue
+        w = w.detach().float()
+        s = w.abs().reshape(w.shape[0], -1).amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        state[name] = torch.round(w / s.reshape(shape)).clamp(-127, 127).to(torch.int8)
+        scales[name] = s
+    return state, scales
+
+
+def dequantize_int8(state_dict: dict, scales: dict) -> dict:
+    """The float32 state dict that quantize_int8's output stands for."""
+    out = dict(state_dict)
+    for name, s in scales.items():
+        q = state_dict[name]
+        out[name] = q.float() * s.reshape((-1,) + (1,) * (q.dim() - 1))
+    return out
+
+
+def save(path, model: torch.nn.Module, vocab=None, config=None, *, int8=False, **extra) -> None:
     """Save model.state_dict() with its config (default: model.config) and vocab.
 
     config: a config dataclass (LMConfig ...) or a dict; stored as plain data.
     vocab: a list of tokens, a dict token -> id (or a dict of such, e.g. source and
     target), or None. extra: more plain data (epoch, validation loss ...).
+    int8: store the weight matrices as int8 with row scales (format 3, see the module docstring).
     """
     config = getattr(model, "config", None) if config is None else config
     if config is None:
@@ -78,8 +111,12 @@ def save(path, model: torch.nn.Module, vocab=None, config=None, **extra) -> None
     _check_plain("config", config)
     _check_plain("vocab", vocab)
     _check_plain("extra", extra)
-    torch.save({"format": FORMAT, "model": type(model).__name__, "config": config,
-                "state_dict": model.state_dict(), "vocab": vocab, "extra": extra}, path)
+    ckpt = {"format": FORMAT, "model": type(model).__name__, "config": config,
+            "state_dict": model.state_dict(), "vocab": vocab, "extra": extra}
+    if int8:
+        ckpt["state_dict"], ckpt["int8_scales"] = quantize_int8(ckpt["state_dict"])
+        ckpt["format"] = INT8_FORMAT
+    torch.save(ckpt, path)
 
 
 def load(path, map_location=None) -> dict:
@@ -90,6 +127,9 @@ def load(path, map_location=None) -> dict:
     if ckpt["format"] not in READS:
         raise ValueError(f"{path} is a seqlib checkpoint of format {ckpt['format']!r}; this seqlib reads "
                          f"formats {READS}: load it with the seqlib that wrote it, or update seqlib")
+    if ckpt["format"] == INT8_FORMAT:
+        ckpt["state_dict"] = dequantize_int8(ckpt["state_dict"], ckpt.pop("int8_scales"))
+        ckpt["format"] = FORMAT  # what the caller holds now: float32 weights
     return ckpt
 
 
