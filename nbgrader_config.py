@@ -25,8 +25,9 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
 c.Execute.timeout = int(os.environ.get("SEQLIB_CELL_TIMEOUT", "60"))
 c.Execute.interrupt_on_timeout = True
 
-# Feedback shows scores and failures, not the hidden tests' code (and `make feedback` then
-# removes what the page would load from another host: seqlib.grading.feedback).
+# Feedback shows scores and failures, not the hidden tests' code; `make feedback` then names
+# each test, typesets the maths with the course's MathJax and removes every script and remote
+# load from the page (seqlib.grading.feedback).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "seqlib.grading.feedback.HideHiddenTests",

@@ -102,3 +102,31 @@ def test_the_search_finds_a_planted_comment_unit_in_c():
     found = most_correlated_units(acts, feats, k=1)
     assert found["comment or quote"][0].unit == 5 and found["comment or quote"][0].r > 0.8
     assert found["inside if condition"][0].unit == 9 and found["inside if condition"][0].r < -0.8
+
+
+def test_nearest_neighbours_rank_by_cosine_not_by_length():
+    from seqlib.interpret import nearest_neighbours
+    from seqlib.vocab import Vocab
+
+    vocab = Vocab(["he", "she", "it", "cat", "dog", "zero"], level="word")  # after <pad> <unk> <bos> <eos>
+    E = np.zeros((len(vocab), 3))
+    E[vocab.stoi["he"]] = [1.0, 0.1, 0.0]
+    E[vocab.stoi["she"]] = [10.0, 2.0, 0.0]   # long, but nearly the direction of "he"
+    E[vocab.stoi["it"]] = [0.5, 0.5, 0.0]
+    E[vocab.stoi["cat"]] = [0.0, 0.1, 1.0]
+    E[vocab.stoi["dog"]] = [0.0, 0.0, 1.0]
+    E[vocab.stoi["<unk>"]] = [1.0, 0.1, 0.0]  # a special: ignored by default
+    found = nearest_neighbours(E, vocab, ["he", "dog"], k=3)
+    assert [w for w, _ in found["he"]] == ["she", "it", "cat"], found["he"]
+    assert found["he"][0][1] == pytest.approx(np.dot([1, 0.1], [10, 2]) / np.hypot(1, 0.1) / np.hypot(10, 2))
+    assert found["dog"][0] == ("cat", pytest.approx(1 / np.hypot(0.1, 1)))
+    assert dict(nearest_neighbours(E, vocab, ["dog"], k=5)["dog"])["zero"] == 0.0  # a zero row has no direction
+    assert nearest_neighbours(E, vocab.itos, "he", k=1, ignore=())["he"][0][0] == "<unk>"
+    weight = torch.as_tensor(E, dtype=torch.float32).requires_grad_()  # a Parameter works as it is
+    assert nearest_neighbours(weight, vocab, ["it"], k=1)["it"][0][0] in ("he", "she")
+    with pytest.raises(ValueError, match=r"E has shape \(10, 2, 1\), expected \(V, D\) with V = len\(vocab\) = 10"):
+        nearest_neighbours(np.zeros((10, 2))[:, :, None], vocab, ["he"])
+    with pytest.raises(ValueError, match="words has \\['thee'\\]"):
+        nearest_neighbours(E, vocab, ["he", "thee"])
+    with pytest.raises(ValueError, match="k is 0"):
+        nearest_neighbours(E, vocab, ["he"], k=0)

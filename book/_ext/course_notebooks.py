@@ -17,15 +17,22 @@ JupyterLab opens as text (jupyter-book issue 752). Here:
 - without a repository URL there are no launch buttons at all (no link that cannot work).
 
 The notebook starts with a cell that, where ``seqlib`` cannot be imported (Colab), installs
-it from the repository, or says how to get the course environment.
+it from the repository, or says how to get the course environment. Its markdown cells are
+rewritten from MyST into the markdown JupyterLab renders (course_myst.py: roles, includes,
+admonitions, targets), so that a reader of the notebook sees what a reader of the book sees.
 """
 
 from __future__ import annotations
 
 import copy
+import posixpath
 import sys
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # run as a script, an extension, a test import
+    sys.path.append(str(Path(__file__).resolve().parent))
+from course_myst import BookIndex, to_jupyter_markdown  # noqa: E402
 
 SETUP_MARK = "course-setup"
 UI_PREFIX = {"classic": "tree", "jupyterlab": "lab/tree"}
@@ -42,14 +49,23 @@ def setup_source(repo_url: str = "", branch: str = "main") -> str:
             "try:\n    import seqlib\nexcept ImportError:\n" + fix)
 
 
-def chapter_notebook(md_path, repo_url: str = "", branch: str = "main"):
-    """The nbformat notebook of one MyST chapter (jupytext), with the setup cell after the title cell."""
+def chapter_notebook(md_path, repo_url: str = "", branch: str = "main", pages_url: str | None = None):
+    """The nbformat notebook of one MyST chapter (jupytext), with the setup cell after the title cell.
+
+    Its markdown cells are rewritten for Jupyter (course_myst.to_jupyter_markdown); pages_url is
+    where the built book's pages are, relative to the notebook (None: unknown, the pages that are
+    not notebooks are named, not linked).
+    """
     import jupytext
     import nbformat
 
     nb = jupytext.read(str(md_path))
     if not any(c.cell_type == "code" for c in nb.cells):
         raise ValueError(f"{md_path} has no code cells: not a notebook chapter")
+    index = BookIndex.scan(Path(md_path).parent)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = to_jupyter_markdown(cell.source, md_path, index, pages_url)
     cell = nbformat.v4.new_code_cell(setup_source(repo_url, branch), metadata={"tags": [SETUP_MARK]})
     at = 1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0
     nb.cells.insert(at, cell)
@@ -59,13 +75,13 @@ def chapter_notebook(md_path, repo_url: str = "", branch: str = "main"):
     return nb
 
 
-def write_notebook(md_path, out_path, repo_url: str = "", branch: str = "main") -> Path:
+def write_notebook(md_path, out_path, repo_url: str = "", branch: str = "main", pages_url: str | None = None) -> Path:
     """Convert md_path and write it as out_path (.ipynb); returns out_path."""
     import nbformat
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(chapter_notebook(md_path, repo_url, branch), str(out_path))
+    nbformat.write(chapter_notebook(md_path, repo_url, branch, pages_url), str(out_path))
     return out_path
 
 
@@ -112,6 +128,20 @@ def launch_links(pagename: str, repo_url: str, branch: str, pages_branch: str, l
 # --------------------------------------------------------------------------- Sphinx
 
 
+def site_pages_url(pagename: str, baseurl: str = "") -> str:
+    """Where the notebook _sources/<pagename>.ipynb finds the built pages of its folder.
+
+    With the published site's address (html_baseurl, `html: baseurl:` in _config.yml) an absolute
+    URL, which works wherever the notebook goes (Colab, a download); without it the relative one,
+    "../../book/" for "book/02_bptt", which works inside a copy of the site (nbgitpuller's clone
+    on a hub or on Binder): the html builder writes <pagename>.html, one level above the notebook.
+    """
+    folder = posixpath.dirname(pagename)
+    if baseurl:
+        return posixpath.join(baseurl.rstrip("/"), folder, "")
+    return posixpath.relpath(folder or ".", posixpath.join("_sources", folder)) + "/"
+
+
 def _options(app) -> dict:
     return app.config.html_theme_options
 
@@ -142,7 +172,7 @@ def _write_and_launch(app, pagename, templatename, context, doctree) -> None:
     options = _options(app)
     repo_url, branch = options.get("repository_url", ""), options.get("repository_branch") or "main"
     write_notebook(app.env.doc2path(pagename), Path(app.outdir) / "_sources" / f"{pagename}.ipynb",
-                   repo_url, branch)
+                   repo_url, branch, site_pages_url(pagename, app.config.html_baseurl))
     launch = options.get("launch_buttons") or {}
     groups = [b for b in context.get("header_buttons", []) if b.get("label") == "launch-buttons"]
     if not groups:

@@ -45,12 +45,16 @@ def numerical_gradient(
     wrt:    index into inputs of the array to differentiate.
     dout:   upstream gradient, the weights of the sum; None when f returns a scalar loss.
     """
+    # IPython leaves these frames out of a student's traceback: an error inside their function
+    # then reads from the test's line straight to their own code.
+    __tracebackhide__ = True
     args = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in inputs]
     x = args[wrt]
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
         raise ValueError(f"inputs[{wrt}] must be a floating-point array to differentiate")
 
     def value() -> np.ndarray:
+        __tracebackhide__ = True
         fresh = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
         out = f(*fresh)
         if isinstance(out, tuple):

@@ -4,7 +4,8 @@ Chapter: "Language models", section on visualising what the units learn (Karpath
 and Fei-Fei 2015, "Visualizing and understanding recurrent networks": a cell that is on
 inside quotes, one that counts the position in a line, one that follows bracket depth, and,
 in a model of the Linux kernel's C, one on inside comments and quotes and one inside the
-condition of an if statement: ``c_features``).
+condition of an if statement: ``c_features``), and section on word embeddings (the nearest
+neighbours of a word-level model's embeddings, by cosine similarity: ``nearest_neighbours``).
 
 Activations are a NumPy array (T, H), one row per character: ``lm_states`` reads them off a
 seqlib.torch RNNLM; the NumPy engine's states are arrays already. A feature at step t
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["lm_states", "inside_quotes", "position_in_line", "bracket_depth", "text_features", "c_features",
-           "correlations", "most_correlated_units", "Match"]
+           "correlations", "most_correlated_units", "Match", "nearest_neighbours"]
 
 OPEN, CLOSE = "([{", ")]}"
 
@@ -226,4 +227,41 @@ def most_correlated_units(activations, features, k: int = 3) -> dict[str, list[M
         r = correlations(activations, f)
         best = np.argsort(-np.abs(r), kind="stable")[:k]
         out[name] = [Match(name, int(u), float(r[u])) for u in best]
+    return out
+
+
+def nearest_neighbours(E, vocab, words, k: int = 5, ignore=("<pad>", "<unk>", "<bos>", "<eos>")) -> dict:
+    """For each of ``words``, the k tokens whose embeddings are most similar to its own, by cosine.
+
+    E: (V, D) an embedding matrix, row i the vector of token i (e.g. model.embed.weight).
+    vocab: a seqlib Vocab, or the sequence of its V tokens (vocab.itos).  words: the query
+    tokens, each in the vocabulary.  ignore: tokens never given as neighbours (by default the
+    specials, which a language model reads rarely or never); the word itself never is.
+    Returns {word: [(neighbour, cosine similarity), ...]}, most similar first. A row of zeros
+    has no direction and gets similarity 0 with everything.
+    """
+    itos = list(getattr(vocab, "itos", vocab))
+    if hasattr(E, "detach"):  # a torch tensor or Parameter
+        E = E.detach().cpu().numpy()
+    E = np.asarray(E, dtype=np.float64)
+    if E.ndim != 2 or E.shape[0] != len(itos):
+        raise ValueError(f"E has shape {E.shape}, expected (V, D) with V = len(vocab) = {len(itos)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k is {k!r}, expected an integer >= 1")
+    if isinstance(words, str):
+        words = [words]
+    stoi = {t: i for i, t in enumerate(itos)}
+    missing = [w for w in words if w not in stoi]
+    if missing:
+        raise ValueError(f"words has {missing[:5]}, not in the vocabulary of {len(itos)} tokens")
+    norms = np.linalg.norm(E, axis=1)
+    unit = np.divide(E, norms[:, None], out=np.zeros_like(E), where=norms[:, None] > 1e-12)
+    ignore = set(ignore)
+    allowed = np.array([t not in ignore for t in itos])
+    out = {}
+    for w in words:
+        sims = unit @ unit[stoi[w]]
+        candidates = np.flatnonzero(allowed & (np.arange(len(itos)) != stoi[w]))
+        best = candidates[np.argsort(-sims[candidates], kind="stable")[:k]]
+        out[w] = [(itos[i], float(sims[i])) for i in best]
     return out

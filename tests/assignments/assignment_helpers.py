@@ -76,12 +76,19 @@ def failing(result: SubmissionResult) -> set[str]:
 
 
 def assert_mistake_caught(grade, name: str, bug: str, grade_id: str, source: str, must_fail: set[str],
-                          training: str | None = None) -> None:
-    """Grade the reference solution with the cell grade_id replaced by source (a classic mistake):
-    exactly the tests in must_fail fail. training names a slow training test, which runs only
-    where the mistake is meant to break it (it takes most of a grading)."""
+                          training: str | None = None, score: float | None = None) -> SubmissionResult:
+    """Grade the reference solution with the cell grade_id replaced by source (a classic mistake;
+    a dict {grade_id: source} replaces several cells):
+    exactly the tests in must_fail fail, and the submission scores score (where given; a
+    training test not run counts its points, as the reference solution earns them). training
+    names a slow training test, which runs only where the mistake is meant to break it (it
+    takes most of a grading). Returns the grader's result."""
     sources = {gid: "solution" for gid in solution_sources(name)}
-    sources[grade_id] = source
+    sources.update(source if isinstance(source, dict) else {grade_id: source})  # a dict: several cells
     skip = () if training is None or training in must_fail else (training,)
     result = grade(name, sources, skip=skip)
     assert failing(result) == must_fail, f"{bug}: failing {sorted(failing(result))}, expected {sorted(must_fail)}"
+    if score is not None:
+        got = result.score + sum(t.max_points for t in result.tests if t.status == "skipped")
+        assert (got, result.max_score) == (score, result.max_score), f"{bug}: {got} of {result.max_score}"
+    return result

@@ -43,50 +43,68 @@ CLASSIC_BUGS = {
         CLIP_NORM.format(body="    total = float(sum(np.sum(g * g) for g in grads.values()))\n"
                               "    if total > max_norm:\n        for g in grads.values():\n"
                               "            g *= max_norm / total\n    return total"),
-        # the loop with clipping calls the student's clip_grad_norm
-        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_clipped"}),
+        # the loops with clipping (the visible one's second pass too) call the student's clip_grad_norm
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_chunks",
+         "test_train_truncated_bptt_clipped"}, 8),
     "every array clipped to max_norm on its own": (
         "clip_grad_norm",
         CLIP_NORM.format(body="    total = float(np.sqrt(sum(np.sum(g * g) for g in grads.values())))\n"
                               "    for g in grads.values():\n        n = np.sqrt(np.sum(g * g))\n"
                               "        if n > max_norm:\n            g *= max_norm / n\n    return total"),
-        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_clipped"}),
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference", "test_train_truncated_bptt_chunks",
+         "test_train_truncated_bptt_clipped"}, 8),
     "the norm after clipping returned": (
         "clip_grad_norm",
         CLIP_NORM.format(body="    total = float(np.sqrt(sum(np.sum(g * g) for g in grads.values())))\n"
                               "    if total > max_norm:\n        for g in grads.values():\n"
                               "            g *= max_norm / total\n        total = float(max_norm)\n    return total"),
         # the loop does not use the returned norm
-        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference"}),
+        {"test_clip_grad_norm_by_hand", "test_clip_grad_norm_reference"}, 10),
     "np.clip without out=: a new array, grads unchanged": (
         "clip_grad_value",
         "def clip_grad_value(grads, clip):\n    for g in grads.values():\n        g = np.clip(g, -clip, clip)",
-        {"test_clip_grad_value_by_hand", "test_clip_grad_value_reference"}),
+        {"test_clip_grad_value_by_hand", "test_clip_grad_value_reference"}, 11),
     "tanh' taken at the previous state": (
         "hidden_gradient_norms",
         NORMS.format(back="(delta * (1 - h[t - 1] ** 2)) @ Wh.T"),
         # at the origin every state is 0 and the sigma < 1 bound holds for any |tanh'| <= 1
-        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}),
+        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}, 10),
     "the tanh' factor forgotten: W_h alone": (
         "hidden_gradient_norms",
         NORMS.format(back="delta @ Wh.T"),
-        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}),
+        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}, 10),
     "W_h instead of its transpose": (
         "hidden_gradient_norms",
         NORMS.format(back="(delta * (1 - h[t] ** 2)) @ Wh"),
-        # H = 1 by hand, and an orthogonal Q's transpose is orthogonal too: only random W_h tell
-        {"test_hidden_gradient_norms_reference"}),
+        # the visible case of H = 2 with W_h = [[1, 2], [0, 3]] tells them apart (an orthogonal Q's
+        # transpose is orthogonal too: the regimes test does not)
+        {"test_hidden_gradient_norms_by_hand", "test_hidden_gradient_norms_reference"}, 10),
     "the state not carried: every chunk starts from zeros": (
-        "train_truncated_bptt", train(h0="None"), LOOP_TESTS),
+        "train_truncated_bptt", train(h0="None"), LOOP_TESTS, 9),
     "the last, shorter chunk dropped": (
-        "train_truncated_bptt", train(range_="0, S - seq_length, seq_length"), LOOP_TESTS),
+        "train_truncated_bptt", train(range_="0, S - seq_length, seq_length"), LOOP_TESTS, 9),
     "backpropagating across the boundary: every chunk reruns the stream from its start": (
-        "train_truncated_bptt", train(x="streams[:, :j]", y="streams[:, 1:j + 1]", h0="None"), LOOP_TESTS),
+        "train_truncated_bptt", train(x="streams[:, :j]", y="streams[:, 1:j + 1]", h0="None"), LOOP_TESTS, 9),
     "clip_norm ignored": (
-        "train_truncated_bptt", train(clip="pass"), {"test_train_truncated_bptt_clipped"}),
+        # the visible test's second pass clips
+        "train_truncated_bptt", train(clip="pass"), {"test_train_truncated_bptt_chunks",
+                                                    "test_train_truncated_bptt_clipped"}, 11),
+    "the state passed in ignored: the first chunk starts from zeros": (
+        # the visible test's second pass starts from the state the first one ended with
+        "train_truncated_bptt", train(h0="state if i else None"), {"test_train_truncated_bptt_chunks",
+                                                                   "test_train_truncated_bptt_reference"}, 10),
+    "the losses returned without the state": (
+        "train_truncated_bptt", train().replace("    return np.array(losses), state", "    return np.array(losses)"),
+        # said before unpacking: "train_truncated_bptt returned one array of shape (3,); expected a pair ..."
+        LOOP_TESTS, 9),
 }
 
 
 @pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
 def test_hidden_tests_catch_a_classic_mistake(grade, bug):
-    assert_mistake_caught(grade, NAME, bug, *CLASSIC_BUGS[bug])
+    grade_id, source, must_fail, score = CLASSIC_BUGS[bug]
+    result = assert_mistake_caught(grade, NAME, bug, grade_id, source, must_fail, score=score)
+    if bug == "the losses returned without the state":
+        chunks = next(t for t in result.tests if t.grade_id == "test_train_truncated_bptt_chunks")
+        assert chunks.message == ("train_truncated_bptt returned one array of shape (3,); expected a pair "
+                                  "(losses, state): did you forget to return state?"), chunks.message

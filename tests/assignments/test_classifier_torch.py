@@ -40,23 +40,23 @@ CLASSIC_BUGS = {
                            "    return (T - 1 - torch.arange(T, device=device)).expand(N, T)")],
         {"test_reverse_index_by_hand", "test_reverse_index_reference", "test_lstm_shapes", "test_lstm_padding_by_hand",
          "test_lstm_reference", "test_lstm_padding_invariance", "test_classifier_reference",
-         "test_classifier_padding_invariance"}),
+         "test_classifier_padding_invariance"}, 8),
     "the last padded step read as the final state": (
         "last_step", [("    return h[torch.arange(h.shape[0], device=h.device), last]", "    return h[:, -1]")],
         {"test_last_step_by_hand", "test_last_step_reference", "test_lstm_shapes", "test_lstm_padding_by_hand",
          "test_lstm_reference", "test_lstm_padding_invariance", "test_classifier_reference",
-         "test_classifier_padding_invariance"}),
+         "test_classifier_padding_invariance"}, 9),
     "the outputs of the padding not set to zero": (
         "LSTM", [("        if lengths is not None:\n            mask", "        if False:\n            mask")],
         # the classifier reads the final states only: its tests pass
-        {"test_lstm_shapes", "test_lstm_padding_by_hand", "test_lstm_reference", "test_lstm_padding_invariance"}),
+        {"test_lstm_shapes", "test_lstm_padding_by_hand", "test_lstm_reference", "test_lstm_padding_invariance"}, 16),
     "the padding zeroed through .data: right values, gradients that reach the padding": (
         "LSTM", [("output = output * mask[:, :, None].to(output.dtype)", "output.data[~mask] = 0.0")],
-        {"test_lstm_reference", "test_lstm_gradcheck"}),
+        {"test_lstm_reference", "test_lstm_gradcheck"}, 18),
     "the backward direction's outputs not reversed back in line with the input": (
         "LSTM", [("outputs.append(h if direction == 0 else reverse_time(h, rev))", "outputs.append(h)")],
         # one layer's final states are unaffected; a second layer reads the misaligned outputs
-        {"test_lstm_shapes", "test_lstm_reference", "test_classifier_reference"}),
+        {"test_lstm_shapes", "test_lstm_reference", "test_classifier_reference"}, 16),
     "the classifier reads output[:, -1], padding for the short sentences": (
         "SentenceClassifier", [("        _, (h_n, _) = self.rnn(self.embed(tokens), lengths=lengths)\n"
                                 "        dirs = 2 if self.rnn.bidirectional else 1\n"
@@ -65,14 +65,19 @@ CLASSIC_BUGS = {
                                 "        output, _ = self.rnn(self.embed(tokens), lengths=lengths)\n"
                                 "        last = output[:, -1]\n")],
         # it still learns something: the training test alone does not catch it
-        {"test_classifier_shapes", "test_classifier_reference", "test_classifier_padding_invariance"}),
+        {"test_classifier_shapes", "test_classifier_reference", "test_classifier_padding_invariance"}, 17),
     "the classifier reads the first layer's final states, not the top layer's": (
         "SentenceClassifier", [("h_n[-dirs:]", "h_n[:dirs]")],
-        {"test_classifier_shapes", "test_classifier_reference"}),
+        {"test_classifier_shapes", "test_classifier_reference"}, 19),
+    "the initial state hx ignored: every direction starts from zeros": (
+        "LSTM", [("        if hx is None:\n", "        if True:\n")],
+        # the visible test runs one layer from a given (h0, c0)
+        {"test_lstm_shapes", "test_lstm_reference"}, 19),
 }
 
 
 @pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
 def test_hidden_tests_catch_a_classic_mistake(grade, bug):
-    grade_id, changes, must_fail = CLASSIC_BUGS[bug]
-    assert_mistake_caught(grade, NAME, bug, grade_id, _patched(grade_id, changes), must_fail, training=TRAINING)
+    grade_id, changes, must_fail, score = CLASSIC_BUGS[bug]
+    assert_mistake_caught(grade, NAME, bug, grade_id, _patched(grade_id, changes), must_fail, training=TRAINING,
+                          score=score)

@@ -46,29 +46,35 @@ FORWARD_TESTS = {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_laye
 CLASSIC_BUGS = {
     "the reset gate applied after the product where it belongs before": (
         "gru_step", step(before=AFTER),
-        {"test_gru_step_by_hand", "test_gru_step_reset_before", "test_gru_layer_reset_before"}),
+        {"test_gru_step_by_hand", "test_gru_step_reset_before", "test_gru_layer_reset_before"}, 7),
     "the reset gate applied before the product in torch's form": (
         "gru_step", step(after=BEFORE),
-        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}),
+        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}, 7),
     "z and 1 - z swapped (the lecture's z in torch's update)": (
         "gru_step", step(update="z * n + (1 - z) * prev_h"),
         {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_step_reset_before", "test_gru_layer_torch",
-         "test_gru_layer_reset_before"}),
+         "test_gru_layer_reset_before"}, 3),
     "b_hn added outside r in torch's form": (
         "gru_step", step(after="xw[:, 2 * H:] + r * (prev_h @ w_hn.t()) + b_hn"),
-        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}),
+        {"test_gru_step_by_hand", "test_gru_step_torch", "test_gru_layer_torch"}, 7),
     "the state detached between steps: no gradient through time": (
         "gru_layer_autograd", FORWARD.format(state="h.detach()"),
-        {"test_gru_layer_torch", "test_gru_layer_reset_before", "test_gru_layer_gradcheck"}),
+        # the visible test's gradcheck through time catches it before submission
+        {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_layer_reset_before", "test_gru_layer_gradcheck"},
+        6),
     "h0 at every step: the state not carried": (
         "gru_layer_autograd", FORWARD.format(state="h0"),
-        {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_layer_reset_before"}),
+        {"test_gru_layer_shapes", "test_gru_layer_torch", "test_gru_layer_reset_before"}, 7),
+    "a reset other than 'after' taken as 'before', no ValueError": (
+        "gru_step", step().replace("    if reset not in ('after', 'before'):\n        raise ValueError(reset)\n", ""),
+        {"test_gru_step_by_hand", "test_gru_step_reset_before"}, 9),
 }
 
 
 @pytest.mark.parametrize("bug", list(CLASSIC_BUGS))
 def test_hidden_tests_catch_a_classic_mistake(grade, bug):
-    assert_mistake_caught(grade, NAME, bug, *CLASSIC_BUGS[bug])
+    grade_id, source, must_fail, score = CLASSIC_BUGS[bug]
+    assert_mistake_caught(grade, NAME, bug, grade_id, source, must_fail, score=score)
 
 
 TORCH_GRU = {

@@ -1,6 +1,6 @@
 """Weights of seqlib.numpy's recurrent layers <-> torch.nn.RNN / LSTM / GRU state_dicts.
 
-Chapter: "LSTM and GRU", section "Checking against PyTorch".
+Chapter: "LSTM and GRU", section "The same LSTM, three times".
 
 This is the one place where the two layouts meet. seqlib.numpy keeps each direction of each
 layer as a dict {"Wx": (D, G*H), "Wh": (H, G*H), "b": (G*H,)} (see seqlib.numpy.stacked for

@@ -20,7 +20,8 @@ teacher-forced pass still runs the decoder over all steps at once.
 
 Training feeds the true previous token (teacher forcing). With teacher_forcing_ratio < 1,
 each example at each step feeds, with probability 1 - ratio, the model's own previous
-prediction instead, so that training looks more like generation (scheduled sampling).
+prediction instead, so that training looks more like generation (a fixed mix; scheduled
+sampling lowers the ratio as training goes on).
 ``step`` is the one-token interface the decoders of seqlib.decode call (greedy, beam search).
 """
 
